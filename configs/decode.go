@@ -1,0 +1,334 @@
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// irisOnly lists, per section, keys that iris-mcp reads and switchboard has
+// no use for. They are accepted so an iris config.yaml loads unchanged, and
+// noted at debug level only.
+var irisOnly = map[reflect.Type]map[string]bool{
+	reflect.TypeFor[Config](): set("dashboard", "database"),
+	reflect.TypeFor[Settings](): set("httpPort", "defaultTransport", "wonderLoggerConfig",
+		"hotReloadConfig", "sessionMcpEnabled", "sessionMcpPath"),
+	reflect.TypeFor[Team](): set("color", "skipPermissions", "ssh2", "enableReverseMcp",
+		"reverseMcpPort", "allowHttp", "mcpConfigScript", "sessionMcpEnabled", "sessionMcpPath"),
+	reflect.TypeFor[RemoteOptions](): set("compression", "forwardAgent", "extraSshArgs"),
+}
+
+func set(keys ...string) map[string]bool {
+	m := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		m[k] = true
+	}
+	return m
+}
+
+// maxMergeDepth bounds YAML merge-key (<<) expansion, which can refer to
+// itself through an anchor.
+const maxMergeDepth = 32
+
+// decoder walks the yaml.Node tree into the Config structs field by field,
+// so that every bad value is reported with its own line and dotted key
+// instead of stopping at the first one, as yaml's own Decode does.
+type decoder struct {
+	file     string
+	lookup   func(string) (string, bool)
+	log      *slog.Logger
+	lines    map[string]int
+	problems []Problem
+	warnings []Problem
+}
+
+func (d *decoder) problem(line int, key, format string, args ...any) {
+	d.problems = append(d.problems, Problem{File: d.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+type pair struct{ key, val *yaml.Node }
+
+// object decodes mapping n into the struct out.
+func (d *decoder) object(n *yaml.Node, path string, out reflect.Value) {
+	t := out.Type()
+	for _, p := range d.pairs(n, path, 0) {
+		name := p.key.Value
+		kp := join(path, name)
+		i, ok := fieldIndex(t, name)
+		if !ok {
+			d.unknown(t, p.key, kp)
+			continue
+		}
+		d.lines[kp] = p.key.Line
+		d.value(p.val, kp, out.Field(i))
+	}
+}
+
+// value decodes one node into out, which is addressable.
+func (d *decoder) value(n *yaml.Node, path string, out reflect.Value) {
+	n = unalias(n)
+	if isNull(n) {
+		return // left zero; applyDefaults fills it
+	}
+	_, custom := out.Addr().Interface().(yaml.Unmarshaler)
+	switch {
+	case out.Kind() == reflect.Struct && !custom:
+		if n.Kind != yaml.MappingNode {
+			d.problem(n.Line, path, "want a mapping of keys, got %s (indent the keys under %s:)", describe(n), lastKey(path))
+			return
+		}
+		d.object(n, path, out)
+	case out.Kind() == reflect.Map && out.Type().Elem().Kind() == reflect.Pointer:
+		d.structMap(n, path, out)
+	default:
+		c := d.interpolated(n, path, 0)
+		if err := c.Decode(out.Addr().Interface()); err != nil {
+			d.problem(n.Line, path, "%s", explain(err, c, out.Type()))
+		}
+	}
+}
+
+// structMap decodes a mapping of name -> struct, i.e. teams.
+func (d *decoder) structMap(n *yaml.Node, path string, out reflect.Value) {
+	if n.Kind != yaml.MappingNode {
+		d.problem(n.Line, path, "want a mapping of names, got %s (indent the entries under %s:)", describe(n), lastKey(path))
+		return
+	}
+	elem := out.Type().Elem().Elem()
+	m := reflect.MakeMap(out.Type())
+	for _, p := range d.pairs(n, path, 0) {
+		kp := join(path, p.key.Value)
+		d.lines[kp] = p.key.Line
+		v := reflect.New(elem)
+		if val := unalias(p.val); !isNull(val) {
+			if val.Kind != yaml.MappingNode {
+				d.problem(val.Line, kp, "want a mapping of settings (path:, description:, ...), got %s", describe(val))
+			} else {
+				d.object(val, kp, v.Elem())
+			}
+		}
+		m.SetMapIndex(reflect.ValueOf(p.key.Value), v)
+	}
+	out.Set(m)
+}
+
+// pairs returns the entries of mapping n with YAML merge keys (<<: *base)
+// expanded; keys written in n win over merged ones. A key written twice is
+// a problem (yaml.v3 only checks that when decoding into Go values, which
+// we do not do for whole mappings).
+func (d *decoder) pairs(n *yaml.Node, path string, depth int) []pair {
+	if depth > maxMergeDepth {
+		d.problem(n.Line, path, "merge keys (<<) nest too deeply (does an anchor merge itself?)")
+		return nil
+	}
+	var merged, own []pair
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], unalias(n.Content[i+1])
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			srcs := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				srcs = v.Content
+			}
+			for _, s := range srcs {
+				if s = unalias(s); s.Kind != yaml.MappingNode {
+					d.problem(k.Line, path, "<< must merge a mapping, got %s", describe(s))
+					continue
+				}
+				merged = append(merged, d.pairs(s, path, depth+1)...)
+			}
+			continue
+		}
+		if k.Kind != yaml.ScalarNode {
+			d.problem(k.Line, path, "keys must be plain names, got %s", describe(k))
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			d.problem(k.Line, join(path, k.Value), "defined twice, first at line %d (keep one)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		own = append(own, pair{k, v})
+	}
+	out := make([]pair, 0, len(merged)+len(own))
+	for _, p := range merged {
+		if _, dup := seen[p.key.Value]; !dup {
+			seen[p.key.Value] = p.key.Line // the first merged source wins, as in YAML
+			out = append(out, p)
+		}
+	}
+	return append(out, own...)
+}
+
+// interpolated returns a copy of n with ${VAR} references in scalar values
+// replaced. Working on nodes, not on the raw text, means an environment
+// value can never change the YAML structure or shift line numbers, and a
+// ${VAR} in a comment or in an ignored iris-only key is never an error.
+func (d *decoder) interpolated(n *yaml.Node, path string, depth int) *yaml.Node {
+	if depth > maxMergeDepth {
+		return n
+	}
+	n = unalias(n)
+	c := *n
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "${") {
+			return n
+		}
+		v, missing := interpolate(n.Value, d.lookup)
+		for _, name := range missing {
+			d.problem(n.Line, path, "environment variable %s is not set (set it, or give a default: ${%s:-value})", name, name)
+		}
+		c.Value = v
+		// A plain (unquoted, untagged) scalar is re-resolved from its new
+		// text, so "${N:-10}" decodes as the number 10 where a number is due.
+		if n.Style&(yaml.TaggedStyle|yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+			c.Tag = ""
+		}
+	case yaml.MappingNode, yaml.SequenceNode:
+		c.Content = make([]*yaml.Node, len(n.Content))
+		for i, child := range n.Content {
+			if n.Kind == yaml.MappingNode && i%2 == 0 {
+				c.Content[i] = child // keys are not interpolated
+				continue
+			}
+			c.Content[i] = d.interpolated(child, path, depth+1)
+		}
+	}
+	return &c
+}
+
+func (d *decoder) unknown(t reflect.Type, k *yaml.Node, key string) {
+	name := k.Value
+	if irisOnly[t][name] {
+		d.log.Debug("ignoring iris-only config key", "file", d.file, "line", k.Line, "key", key)
+		return
+	}
+	if t == reflect.TypeFor[Config]() && strings.HasPrefix(name, "x-") {
+		// Extension keys, as in docker compose: a home for YAML anchors.
+		d.log.Debug("ignoring extension config key", "file", d.file, "line", k.Line, "key", key)
+		return
+	}
+	msg := "unknown key, ignored"
+	switch s := suggest(t, name); {
+	case t == reflect.TypeFor[RemoteOptions]() && name == "passphrase":
+		msg = "passphrases are not read from config, ignored (load the key into ssh-agent with ssh-add)"
+	case s != "":
+		msg += fmt.Sprintf(" (did you mean %s?)", s)
+	}
+	w := Problem{File: d.file, Line: k.Line, Key: key, Msg: msg}
+	d.warnings = append(d.warnings, w)
+	d.log.Warn("config key ignored", "file", d.file, "line", k.Line, "key", key, "reason", msg)
+}
+
+// fieldIndex finds the field of struct type t whose yaml tag is name.
+func fieldIndex(t reflect.Type, name string) (int, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag != "-" && tag != "" && tag == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// suggest returns the key of t closest to a misspelt name, or "".
+func suggest(t reflect.Type, name string) string {
+	best, bestDist := "", 3 // at most two edits away
+	for i := range t.NumField() {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		if strings.EqualFold(tag, name) {
+			return tag
+		}
+		if dist := editDistance(strings.ToLower(tag), strings.ToLower(name)); dist < bestDist {
+			best, bestDist = tag, dist
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// explain turns a decode error into a message a user can act on.
+func explain(err error, n *yaml.Node, t reflect.Type) string {
+	var ve *valueError
+	if errors.As(err, &ve) {
+		return ve.Msg
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		return fmt.Sprintf("%s is not a whole number (write e.g. 10)", describe(n))
+	case reflect.String:
+		return fmt.Sprintf("want a single value, got %s (quote it if it is text)", describe(n))
+	case reflect.Map:
+		return fmt.Sprintf("want a mapping of NAME: value, got %s", describe(n))
+	}
+	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "nothing"
+}
+
+func unalias(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < maxMergeDepth; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func lastKey(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[i+1:]
+	}
+	return path
+}

@@ -1,0 +1,99 @@
+package configs
+
+import "time"
+
+// Config is a loaded, interpolated, defaulted and validated configuration.
+type Config struct {
+	Settings Settings         `yaml:"settings"`
+	Teams    map[string]*Team `yaml:"teams"`
+
+	// File is the path the config was loaded from ("" when built in code).
+	File string `yaml:"-"`
+
+	// Warnings are keys that were accepted but ignored (unknown or
+	// iris-only), so `switchboard doctor` can show them.
+	Warnings []Problem `yaml:"-"`
+
+	// lines maps a dotted key ("teams.api.path") to its line in File, so
+	// validation can point at the line that is wrong.
+	lines map[string]int
+}
+
+// Settings are broker-wide knobs. Durations accept Go durations ("90s") or
+// integer milliseconds (iris style).
+type Settings struct {
+	Database           Database `yaml:"database"`
+	Socket             string   `yaml:"socket"`
+	HTTPAddr           string   `yaml:"httpAddr"`
+	SSHConfig          string   `yaml:"sshConfig"`
+	ResponseTimeout    Duration `yaml:"responseTimeout"`
+	SpawnTimeout       Duration `yaml:"spawnTimeout"`
+	SessionInitTimeout Duration `yaml:"sessionInitTimeout"`
+	IdleTimeout        Duration `yaml:"idleTimeout"`
+	// TurnTimeout bounds one answer inside Claude (default 30m); a waiting
+	// caller gives up sooner (responseTimeout) without stopping the turn.
+	TurnTimeout         Duration `yaml:"turnTimeout"`
+	MaxProcesses        int      `yaml:"maxProcesses"`
+	HealthCheckInterval Duration `yaml:"healthCheckInterval"`
+	// MaxMessageBytes bounds one message's text (default 1 MiB).
+	MaxMessageBytes int `yaml:"maxMessageBytes"`
+	// MessageTTL is how long a queued message waits for an unreachable team
+	// before it expires (default 30 days; iris's ttlDays is accepted too).
+	MessageTTL Duration `yaml:"messageTTL"`
+	// TTLDays is the iris spelling of MessageTTL, in whole days.
+	TTLDays int `yaml:"ttlDays"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"logLevel"`
+}
+
+// Database selects the store: a SQLite file (Path) or a DSN such as postgres://.
+type Database struct {
+	Path string `yaml:"path"`
+	DSN  string `yaml:"dsn"`
+}
+
+// Team is one project directory that can be asked questions.
+type Team struct {
+	// Name is the key under teams:, filled in by Load.
+	Name        string `yaml:"-"`
+	Path        string `yaml:"path"`
+	Description string `yaml:"description"`
+
+	// SSH is a Host alias from ssh_config or user@host[:port]. Remote is the
+	// iris form ("ssh -J jump -p 22 user@host"). At most one is set.
+	SSH           string        `yaml:"ssh"`
+	Remote        string        `yaml:"remote"`
+	RemoteOptions RemoteOptions `yaml:"remoteOptions"`
+
+	ClaudePath           string            `yaml:"claudePath"`
+	Env                  map[string]string `yaml:"env"`
+	GrantPermission      string            `yaml:"grantPermission"` // yes | no | ask | forward (default ask, as iris)
+	AppendSystemPrompt   string            `yaml:"appendSystemPrompt"`
+	AllowedTools         string            `yaml:"allowedTools"`
+	DisallowedTools      string            `yaml:"disallowedTools"`
+	MCPConfig            string            `yaml:"mcpConfig"`
+	PermissionPromptTool string            `yaml:"permissionPromptTool"`
+	Model                string            `yaml:"model"`
+	IdleTimeout          Duration          `yaml:"idleTimeout"`
+	SessionInitTimeout   Duration          `yaml:"sessionInitTimeout"`
+
+	// Line is where the team is defined in File, for error messages.
+	Line int `yaml:"-"`
+}
+
+// IsRemote reports whether the team lives on another host.
+func (t *Team) IsRemote() bool { return t.SSH != "" || t.Remote != "" }
+
+// RemoteOptions override ssh_config per team (iris names).
+type RemoteOptions struct {
+	Identity              string   `yaml:"identity"`
+	Port                  int      `yaml:"port"`
+	StrictHostKeyChecking string   `yaml:"strictHostKeyChecking"` // yes | no | accept-new (iris booleans true/false become yes/no)
+	ConnectTimeout        Duration `yaml:"connectTimeout"`
+	ServerAliveInterval   Duration `yaml:"serverAliveInterval"`
+	ServerAliveCountMax   int      `yaml:"serverAliveCountMax"`
+}
+
+// Duration is a time.Duration that unmarshals from "90s" or from integer
+// milliseconds.
+type Duration struct{ time.Duration }

@@ -1,0 +1,58 @@
+// Package proc is the contract between the broker and the runners that start
+// Claude Code somewhere: on this machine (local) or over SSH (remote). It holds
+// only types, so both sides can depend on it without depending on each other.
+package proc
+
+import (
+	"context"
+	"io"
+	"io/fs"
+)
+
+// Spec describes one process to start.
+type Spec struct {
+	// Dir is the absolute working directory on the runner's host.
+	Dir string
+	// Command is the program: an absolute path, a path starting with "~/"
+	// (the runner's home), or a bare name looked up on the host's PATH.
+	Command string
+	// Args are passed as separate arguments; runners quote them for any shell
+	// they go through. Message text never travels here, only on stdin.
+	Args []string
+	// Env is added to the host's environment for this process.
+	Env map[string]string
+}
+
+// Process is a started program with its standard streams.
+type Process interface {
+	// Stdin receives the stream-json input; closing it ends Claude's input.
+	Stdin() io.WriteCloser
+	// Stdout yields the stream-json events.
+	Stdout() io.Reader
+	// Stderr yields diagnostics. Runners buffer or drain it so an unread
+	// stderr never blocks the process.
+	Stderr() io.Reader
+	// Wait blocks until the process exits and returns its error, if any.
+	Wait() error
+	// Kill stops the process at once.
+	Kill() error
+	// Pid is the process id on its host, or 0 when unknown.
+	Pid() int
+}
+
+// Files gives access to files on the runner's host.
+type Files interface {
+	Stat(ctx context.Context, path string) (fs.FileInfo, error)
+	ReadFile(ctx context.Context, path string) ([]byte, error)
+	Remove(ctx context.Context, path string) error
+	// Home is the home directory of the user processes run as.
+	Home(ctx context.Context) (string, error)
+}
+
+// Runner starts processes and reaches files on one host.
+type Runner interface {
+	Start(ctx context.Context, spec Spec) (Process, error)
+	Files() Files
+	// Where names the host for people: "local" or the SSH destination.
+	Where() string
+}
