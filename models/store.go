@@ -1,0 +1,205 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/google/uuid"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// ErrNotFound is returned (wrapped) when a session or message does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrFinished is returned (wrapped) when a message that is already answered,
+// failed or expired would be moved back into the queue.
+var ErrFinished = errors.New("message already finished")
+
+// Options says which database to open.
+type Options struct {
+	// Path is the SQLite database file, used when DSN is empty.
+	Path string
+	// DSN selects Postgres when it starts with postgres:// or postgresql://.
+	DSN string
+	// Logger receives slow-query and error logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is switchboard's database. It is safe for concurrent use.
+type Store struct {
+	db *gorm.DB
+}
+
+// sqlitePragmas are run on every new SQLite connection. WAL lets readers in
+// other processes (switchboard sessions ls) work while the daemon writes;
+// busy_timeout makes those processes wait for each other instead of failing;
+// NORMAL is durable across application crashes in WAL mode, which is the
+// failure the queue must survive.
+var sqlitePragmas = []string{
+	"busy_timeout(5000)",
+	"journal_mode(WAL)",
+	"foreign_keys(1)",
+	"synchronous(NORMAL)",
+}
+
+// Open connects to the database described by opts and migrates the schema.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg := &gorm.Config{
+		// Every write here is a single statement or an explicit transaction;
+		// GORM's implicit transaction around each one only costs a round trip.
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+		Logger: logger.NewSlogLogger(log, logger.Config{
+			SlowThreshold:             500 * time.Millisecond,
+			LogLevel:                  logger.Warn,
+			IgnoreRecordNotFoundError: true,
+			// Message texts are user data: never put them in the log.
+			ParameterizedQueries: true,
+		}),
+	}
+
+	var (
+		db       *gorm.DB
+		err      error
+		isSQLite bool
+	)
+	switch {
+	case strings.HasPrefix(opts.DSN, "postgres://"), strings.HasPrefix(opts.DSN, "postgresql://"):
+		db, err = gorm.Open(postgres.Open(opts.DSN), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+	case opts.DSN != "":
+		return nil, errors.New("open database: dsn must start with postgres:// or postgresql://; use path for SQLite")
+	default:
+		dsn, err := prepareSQLiteFile(opts.Path)
+		if err != nil {
+			return nil, err
+		}
+		db, err = gorm.Open(sqlite.Open(dsn), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", opts.Path, err)
+		}
+		isSQLite = true
+	}
+
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if isSQLite {
+		// SQLite allows one writer at a time. One connection serialises the
+		// daemon's goroutines in database/sql's pool instead of letting them
+		// collide as SQLITE_BUSY; busy_timeout covers other processes.
+		sqlDB.SetMaxOpenConns(1)
+		sqlDB.SetMaxIdleConns(1)
+		sqlDB.SetConnMaxLifetime(0)
+	}
+
+	s := &Store{db: db}
+	if err := s.migrate(ctx); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// prepareSQLiteFile creates the database file's directory (0700) and the
+// file itself (0600) before SQLite does, so it is never readable by others,
+// and returns the driver DSN.
+func prepareSQLiteFile(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("open sqlite: database path is empty")
+	}
+	// The driver splits its DSN at the first '?'.
+	if strings.ContainsAny(path, "?#") {
+		return "", fmt.Errorf("open sqlite: database path %q must not contain '?' or '#'", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("create database directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
+	// A file created by an older version or by hand may be wider; SQLite
+	// gives the -wal and -shm files the database file's mode, so fix it first.
+	if err := os.Chmod(path, 0o600); err != nil {
+		return "", fmt.Errorf("restrict database file mode: %w", err)
+	}
+	q := make([]string, 0, len(sqlitePragmas)+1)
+	for _, p := range sqlitePragmas {
+		q = append(q, "_pragma="+p)
+	}
+	// Take the write lock when a transaction begins, so a read-then-write
+	// transaction cannot deadlock with another process's.
+	q = append(q, "_txlock=immediate")
+	return path + "?" + strings.Join(q, "&"), nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	db := s.db.WithContext(ctx)
+	if err := db.AutoMigrate(&Session{}, &Message{}); err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	// ListSessions orders by recentExpr; GORM tags cannot declare
+	// expression indexes. The parenthesised expression is what Postgres
+	// requires and SQLite accepts. The status index lets "sessions in error,
+	// most recent first" read 50 rows instead of sorting every match.
+	indexes := []string{
+		`CREATE INDEX IF NOT EXISTS idx_sessions_recent ON sessions ((` + recentExpr + `))`,
+		`CREATE INDEX IF NOT EXISTS idx_sessions_status_recent ON sessions (status, (` + recentExpr + `))`,
+	}
+	for _, ddl := range indexes {
+		if err := db.Exec(ddl).Error; err != nil {
+			return fmt.Errorf("migrate schema: %s: %w", ddl, err)
+		}
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	if err := sqlDB.Close(); err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	return nil
+}
+
+// DB exposes the underlying handle for tests and benchmarks.
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// NewSessionID returns a fresh random (v4) Claude Code session id.
+func NewSessionID() string {
+	return uuid.NewString()
+}
+
+// notFound turns GORM's not-found error into ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// utc normalises a time before it is stored: SQLite keeps times as text and
+// compares them as text, which is only chronological in a single zone.
+func utc(t time.Time) time.Time { return t.UTC() }
