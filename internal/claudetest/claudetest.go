@@ -9,10 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"unicode/utf16"
+
+	"github.com/switchboard-mcp/switchboard/internal/claudepath"
 
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 )
@@ -110,40 +110,11 @@ func ConfigDir(env []string) string {
 }
 
 // SessionFile returns where Claude Code keeps the transcript of session id
-// run in directory cwd: <config dir>/projects/<cwd with every character
-// that is not an ASCII letter or digit replaced by '-'>/<id>.jsonl.
+// run in directory cwd.
 func SessionFile(configDir, cwd, id string) string {
-	return filepath.Join(configDir, "projects", EscapePath(cwd), id+".jsonl")
+	return claudepath.SessionFile(configDir, cwd, id)
 }
 
-// maxEscaped is the longest project folder name Claude Code uses as is;
-// longer names are cut and given a hash suffix.
-const maxEscaped = 200
-
-// EscapePath turns an absolute directory into the name Claude Code gives its
-// project folder: every UTF-16 code unit that is not an ASCII letter or digit
-// becomes '-' ("/tmp/a.b_c d/x-y" becomes "-tmp-a-b-c-d-x-y", an emoji two
-// dashes). A name longer than 200 characters is cut to 200 and suffixed with
-// "-" and the base-36 absolute value of the path's 32-bit Java-style string
-// hash, as Claude Code 2.1.332 does.
-func EscapePath(dir string) string {
-	var b strings.Builder
-	var h int32
-	for _, u := range utf16.Encode([]rune(dir)) {
-		if 'a' <= u && u <= 'z' || 'A' <= u && u <= 'Z' || '0' <= u && u <= '9' {
-			b.WriteByte(byte(u))
-		} else {
-			b.WriteByte('-')
-		}
-		h = 31*h + int32(u) // wraps like JavaScript's |0
-	}
-	s := b.String()
-	if len(s) <= maxEscaped {
-		return s
-	}
-	abs := int64(h)
-	if abs < 0 {
-		abs = -abs
-	}
-	return s[:maxEscaped] + "-" + strconv.FormatInt(abs, 36)
-}
+// EscapePath turns an absolute directory into Claude Code's project folder
+// name (see claudepath.Escape).
+func EscapePath(dir string) string { return claudepath.Escape(dir) }

@@ -1,0 +1,41 @@
+# switchboard — build, run, test, bench.
+CLAUDE_VERSION ?= 2.1.332
+CLAUDE_BIN     := .cache/claude/node_modules/.bin/claude
+VERSION        ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS        := -X main.version=$(VERSION)
+GO_TEST_FLAGS  ?= -race -timeout 20m
+
+.PHONY: build run test test-short e2e bench lint claude clean
+
+build:
+	go build -ldflags '$(LDFLAGS)' -o bin/switchboard ./cmd/switchboard
+
+# The broker daemon in the foreground, with ./switchboard.yaml (two demo
+# teams in this repository) and an embedded SQLite store under ~/.switchboard.
+run:
+	go run -ldflags '$(LDFLAGS)' ./cmd/switchboard serve
+
+# Every test, including those that drive the real Claude Code binary (installed
+# into .cache/ by the claude target) and Debian's sshd when it is installed.
+test: claude
+	SWITCHBOARD_CLAUDE=$(CURDIR)/$(CLAUDE_BIN) go test $(GO_TEST_FLAGS) ./...
+
+# Fast tests only: no real claude, no sshd.
+test-short:
+	go test -short -race ./...
+
+bench: claude
+	SWITCHBOARD_CLAUDE=$(CURDIR)/$(CLAUDE_BIN) go run ./internal/bench -out BENCHMARKS.md
+
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
+	go vet ./...
+
+# The real Claude Code, pinned, in a git-ignored cache (no global install).
+claude: $(CLAUDE_BIN)
+$(CLAUDE_BIN):
+	npm install --no-audit --no-fund --prefix .cache/claude @anthropic-ai/claude-code@$(CLAUDE_VERSION)
+	$(CLAUDE_BIN) --version
+
+clean:
+	rm -rf bin .cache

@@ -1,0 +1,270 @@
+// Package broker routes messages between teams: a (fromTeam, toTeam) pair maps
+// to one persistent Claude Code session, served by at most one pooled process,
+// fed from a durable per-pair queue. It knows runners only through proc.Runner.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/switchboard-mcp/switchboard/configs"
+	"github.com/switchboard-mcp/switchboard/models"
+)
+
+// Options are what New needs besides the config.
+type Options struct {
+	Store   *models.Store
+	Runners Runners
+	Logger  *slog.Logger
+	// Logs, when set, is the ring the get_logs tool reads.
+	Logs *LogRing
+	// LocalConfigDir is CLAUDE_CONFIG_DIR as local Claude processes see it
+	// ("" means ~/.claude).
+	LocalConfigDir string
+}
+
+// Broker owns the process pool and the per-pair workers.
+type Broker struct {
+	cfg     *configs.Config
+	store   *models.Store
+	runners Runners
+	log     *slog.Logger
+	logs    *LogRing
+	cfgDir  string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	slots     chan struct{} // one token per live process (maxProcesses)
+	idlePulse chan struct{} // a process became idle or stopped
+
+	mu      sync.Mutex
+	pairs   map[pairKey]*pair
+	waiters map[uint64][]*waiter
+}
+
+type pairKey struct{ from, to string }
+
+func (k pairKey) String() string { return k.from + "->" + k.to }
+
+// New starts a broker: stale process states are reset and queued messages left
+// by an earlier run are picked up again.
+func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if opts.Logs != nil {
+		log = slog.New(opts.Logs.Handler(log.Handler()))
+	}
+	max := cfg.Settings.MaxProcesses
+	if max < 1 {
+		max = 1
+	}
+	bctx, cancel := context.WithCancel(context.Background())
+	b := &Broker{
+		cfg:       cfg,
+		store:     opts.Store,
+		runners:   opts.Runners,
+		log:       log,
+		logs:      opts.Logs,
+		cfgDir:    opts.LocalConfigDir,
+		ctx:       bctx,
+		cancel:    cancel,
+		slots:     make(chan struct{}, max),
+		idlePulse: make(chan struct{}, 1),
+		pairs:     make(map[pairKey]*pair),
+		waiters:   make(map[uint64][]*waiter),
+	}
+	if n, err := b.store.ResetProcessStates(ctx); err != nil {
+		cancel()
+		return nil, fmt.Errorf("reset process states: %w", err)
+	} else if n > 0 {
+		log.Info("reset process states left by an earlier run", "sessions", n)
+	}
+	if err := b.kickPending(ctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	b.wg.Add(1)
+	go b.healthLoop()
+	return b, nil
+}
+
+// Close stops every worker and Claude process and waits for them. Queued
+// messages stay in the store for the next run.
+func (b *Broker) Close() error {
+	b.cancel()
+	b.mu.Lock()
+	pairs := make([]*pair, 0, len(b.pairs))
+	for _, p := range b.pairs {
+		pairs = append(pairs, p)
+	}
+	b.mu.Unlock()
+	for _, p := range pairs {
+		p.stopProcess(b, "broker shutting down")
+	}
+	b.wg.Wait()
+	return nil
+}
+
+// Config returns the configuration the broker runs with.
+func (b *Broker) Config() *configs.Config { return b.cfg }
+
+// pairFor returns the pair's state, creating it and its worker on first use.
+func (b *Broker) pairFor(from, to string) (*pair, error) {
+	team, ok := b.cfg.Team(to)
+	if !ok {
+		return nil, b.unknownTeam(to)
+	}
+	k := pairKey{from, to}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p, ok := b.pairs[k]; ok {
+		return p, nil
+	}
+	if b.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	p := &pair{key: k, team: team, kick: make(chan struct{}, 1), state: models.ProcessStopped}
+	b.pairs[k] = p
+	b.wg.Add(1)
+	go b.work(p)
+	return p, nil
+}
+
+// existingPair returns a pair's state if it has been used in this run.
+func (b *Broker) existingPair(from, to string) *pair {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pairs[pairKey{from, to}]
+}
+
+func (b *Broker) kickPending(ctx context.Context) error {
+	pairs, err := b.store.PendingPairs(ctx, time.Now())
+	if err != nil {
+		return fmt.Errorf("find queued messages: %w", err)
+	}
+	for _, pp := range pairs {
+		p, err := b.pairFor(pp.From, pp.To)
+		if err != nil {
+			// A team removed from the config: its messages cannot be delivered.
+			b.log.Warn("queued messages for a team that is no longer configured", "from", pp.From, "to", pp.To, "err", err)
+			continue
+		}
+		p.poke()
+	}
+	return nil
+}
+
+// healthLoop stops idle processes, expires old queued messages and retries
+// messages whose backoff has passed.
+func (b *Broker) healthLoop() {
+	defer b.wg.Done()
+	every := b.cfg.Settings.HealthCheckInterval.Duration
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.healthCheck(b.ctx)
+	}
+}
+
+func (b *Broker) healthCheck(ctx context.Context) {
+	now := time.Now()
+	b.mu.Lock()
+	pairs := make([]*pair, 0, len(b.pairs))
+	for _, p := range b.pairs {
+		pairs = append(pairs, p)
+	}
+	b.mu.Unlock()
+	for _, p := range pairs {
+		idle := p.team.EffectiveIdleTimeout(b.cfg.Settings)
+		if idle > 0 && p.idleSince(now) > idle {
+			if p.stopIfIdle(b, "idle timeout") {
+				b.log.Info("stopped idle claude", "pair", p.key, "idle", idle)
+			}
+		}
+	}
+	if n, err := b.store.ExpireMessages(ctx, now); err != nil {
+		b.log.Error("expire queued messages", "err", err)
+	} else if n > 0 {
+		b.log.Warn("queued messages expired undelivered", "count", n)
+	}
+	if err := b.kickPending(ctx); err != nil {
+		b.log.Error("retry queued messages", "err", err)
+	}
+}
+
+// acquireSlot reserves room for one more live process, stopping the least
+// recently used idle process when the pool is full.
+func (b *Broker) acquireSlot(ctx context.Context, self *pair) error {
+	for {
+		select {
+		case b.slots <- struct{}{}:
+			return nil
+		default:
+		}
+		if b.evictOne(self) {
+			continue
+		}
+		select {
+		case b.slots <- struct{}{}:
+			return nil
+		case <-b.idlePulse:
+		case <-ctx.Done():
+			return fmt.Errorf("all %d claude processes are busy: %w", cap(b.slots), ctx.Err())
+		}
+	}
+}
+
+func (b *Broker) releaseSlot() {
+	<-b.slots
+	b.pulse()
+}
+
+func (b *Broker) pulse() {
+	select {
+	case b.idlePulse <- struct{}{}:
+	default:
+	}
+}
+
+// evictOne stops the least recently used idle process other than self's.
+func (b *Broker) evictOne(self *pair) bool {
+	b.mu.Lock()
+	var victim *pair
+	var oldest time.Time
+	for _, p := range b.pairs {
+		if p == self {
+			continue
+		}
+		if last, ok := p.idleLastUsed(); ok && (victim == nil || last.Before(oldest)) {
+			victim, oldest = p, last
+		}
+	}
+	b.mu.Unlock()
+	if victim == nil {
+		return false
+	}
+	if victim.stopIfIdle(b, "maxProcesses reached; least recently used") {
+		b.log.Info("evicted idle claude", "pair", victim.key, "maxProcesses", cap(b.slots))
+		return true
+	}
+	return false
+}
+
+// ErrClosed is returned once the broker is shutting down.
+var ErrClosed = errors.New("broker is shutting down")

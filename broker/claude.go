@@ -1,0 +1,288 @@
+package broker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchboard-mcp/switchboard/proc"
+)
+
+// event is one stream-json line printed by Claude Code. Only the fields the
+// broker acts on are decoded; Raw keeps the line for debugging.
+type event struct {
+	Type       string          `json:"type"`
+	Subtype    string          `json:"subtype"`
+	SessionID  string          `json:"session_id"`
+	Result     string          `json:"result"`
+	IsError    bool            `json:"is_error"`
+	DurationMS int64           `json:"duration_ms"`
+	NumTurns   int             `json:"num_turns"`
+	Message    json.RawMessage `json:"message"`
+	Response   json.RawMessage `json:"response"`
+	Errors     []string        `json:"errors"`
+}
+
+// text returns the text blocks of an assistant event's message.
+func (e event) text() string {
+	var m struct {
+		Content []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		} `json:"content"`
+	}
+	if json.Unmarshal(e.Message, &m) != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, c := range m.Content {
+		if c.Type == "text" {
+			b.WriteString(c.Text)
+		}
+	}
+	return b.String()
+}
+
+// errProcessExited reports that Claude Code ended while it was needed.
+var errProcessExited = errors.New("claude process exited")
+
+// claude is one running Claude Code process in stream-json mode. One turn at
+// a time: the pair's worker is its only caller of turn.
+type claude struct {
+	p         proc.Process
+	sessionID string
+	started   time.Time
+
+	events   chan event    // closed when stdout ends
+	done     chan struct{} // closed when the process has exited
+	err      error         // exit error, valid after done
+	released chan struct{} // closed once the broker has freed its pool slot
+
+	writeMu sync.Mutex
+	nextReq int
+}
+
+func startClaude(ctx context.Context, r proc.Runner, spec proc.Spec, sessionID string) (*claude, error) {
+	p, err := r.Start(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	c := &claude{
+		p:         p,
+		sessionID: sessionID,
+		started:   time.Now(),
+		events:    make(chan event, 64),
+		done:      make(chan struct{}),
+		released:  make(chan struct{}),
+	}
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		c.read()
+	}()
+	// Wait only after stdout is drained: exec-style Wait closes the pipe and
+	// would drop the last lines (often the result) otherwise.
+	go func() {
+		<-readDone
+		err := p.Wait()
+		if err == nil {
+			err = errProcessExited
+		} else {
+			err = fmt.Errorf("%w: %w", errProcessExited, err)
+		}
+		c.err = err
+		close(c.done)
+	}()
+	return c, nil
+}
+
+func (c *claude) read() {
+	defer close(c.events)
+	br := bufio.NewReaderSize(c.p.Stdout(), 64*1024)
+	for {
+		line, err := br.ReadBytes('\n')
+		line = bytes.TrimSpace(line)
+		if len(line) > 0 {
+			var e event
+			if json.Unmarshal(line, &e) == nil && e.Type != "" {
+				c.events <- e
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// alive reports whether the process is still running.
+func (c *claude) alive() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (c *claude) writeLine(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if _, err := c.p.Stdin().Write(b); err != nil {
+		return fmt.Errorf("write to claude: %w", err)
+	}
+	return nil
+}
+
+type userLine struct {
+	Type    string      `json:"type"`
+	Message userMessage `json:"message"`
+}
+
+type userMessage struct {
+	Role    string        `json:"role"`
+	Content []textContent `json:"content"`
+}
+
+type textContent struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+// turnResult is the outcome of one user message.
+type turnResult struct {
+	Text      string
+	IsError   bool
+	Subtype   string
+	SessionID string
+	Duration  time.Duration
+}
+
+// turn writes one user message and reads events until its result. Assistant
+// text seen on the way is passed to progress. When ctx ends first the turn is
+// still running inside Claude; the caller decides whether to interrupt.
+//
+// Claude prints a system/init line as each turn starts; when none comes
+// within initTimeout the process is taken to be stuck (errNoInit).
+func (c *claude) turn(ctx context.Context, text string, initTimeout time.Duration, progress func(string)) (turnResult, error) {
+	// Drop anything left over from an earlier, abandoned turn.
+	c.drain()
+	start := time.Now()
+	if err := c.writeLine(userLine{Type: "user", Message: userMessage{Role: "user", Content: []textContent{{Type: "text", Text: text}}}}); err != nil {
+		return turnResult{}, c.exitError(err)
+	}
+	r, err := c.await(ctx, initTimeout, progress)
+	r.Duration = time.Since(start)
+	return r, err
+}
+
+// errNoInit reports a Claude process that never started the turn.
+var errNoInit = errors.New("claude did not start the turn")
+
+// turnEnd waits for the result that ends the running turn.
+func (c *claude) turnEnd(ctx context.Context) (turnResult, error) { return c.await(ctx, 0, nil) }
+
+func (c *claude) await(ctx context.Context, initTimeout time.Duration, progress func(string)) (turnResult, error) {
+	var initC <-chan time.Time
+	if initTimeout > 0 {
+		t := time.NewTimer(initTimeout)
+		defer t.Stop()
+		initC = t.C
+	}
+	for {
+		select {
+		case <-initC:
+			return turnResult{}, fmt.Errorf("%w within sessionInitTimeout %s", errNoInit, initTimeout)
+		case e, ok := <-c.events:
+			if !ok {
+				return turnResult{}, c.exitError(io.ErrUnexpectedEOF)
+			}
+			initC = nil
+			switch e.Type {
+			case "assistant":
+				if t := e.text(); t != "" && progress != nil {
+					progress(t)
+				}
+			case "result":
+				r := turnResult{Text: e.Result, IsError: e.IsError, Subtype: e.Subtype, SessionID: e.SessionID}
+				if r.Text == "" && len(e.Errors) > 0 {
+					r.Text = strings.Join(e.Errors, "; ")
+				}
+				return r, nil
+			}
+		case <-ctx.Done():
+			return turnResult{}, ctx.Err()
+		}
+	}
+}
+
+// drain discards buffered events without blocking.
+func (c *claude) drain() {
+	for {
+		select {
+		case _, ok := <-c.events:
+			if !ok {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// exitError explains a failed turn: when the process died, its exit status and
+// the tail of its stderr say more than the write or read error.
+func (c *claude) exitError(err error) error {
+	select {
+	case <-c.done:
+		return c.err
+	case <-time.After(2 * time.Second):
+		return err
+	}
+}
+
+// interrupt asks Claude to stop the running turn; the turn then ends with a
+// result whose subtype is error_during_execution and the process stays usable.
+func (c *claude) interrupt() error {
+	c.writeMu.Lock()
+	c.nextReq++
+	id := fmt.Sprintf("switchboard-interrupt-%d", c.nextReq)
+	c.writeMu.Unlock()
+	return c.writeLine(map[string]any{
+		"type":       "control_request",
+		"request_id": id,
+		"request":    map[string]string{"subtype": "interrupt"},
+	})
+}
+
+// stop ends the process: closing stdin lets Claude flush its session file,
+// and a kill follows when it does not exit in time.
+func (c *claude) stop(grace time.Duration) {
+	c.writeMu.Lock()
+	_ = c.p.Stdin().Close()
+	c.writeMu.Unlock()
+	select {
+	case <-c.done:
+		return
+	case <-time.After(grace):
+	}
+	_ = c.p.Kill()
+	<-c.done
+}
+
+// kill ends the process at once.
+func (c *claude) kill() {
+	_ = c.p.Kill()
+	<-c.done
+}

@@ -1,0 +1,241 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchboard-mcp/switchboard/configs"
+	"github.com/switchboard-mcp/switchboard/models"
+	"github.com/switchboard-mcp/switchboard/proc"
+)
+
+// pair is the live state of one (fromTeam, toTeam) session: its process and
+// its worker. Only the worker starts turns; mu guards the fields below it.
+type pair struct {
+	key  pairKey
+	team *configs.Team
+	kick chan struct{}
+
+	mu         sync.Mutex
+	cl         *claude
+	state      models.ProcessState
+	busy       bool
+	current    uint64 // message being answered
+	cancelled  bool   // session_cancel hit the current turn
+	lastUsed   time.Time
+	lastReason string
+}
+
+func (p *pair) poke() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (p *pair) idleSince(now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cl == nil || p.busy {
+		return 0
+	}
+	return now.Sub(p.lastUsed)
+}
+
+// idleLastUsed reports when an idle live process was last used.
+func (p *pair) idleLastUsed() (time.Time, bool) {
+	if !p.mu.TryLock() {
+		return time.Time{}, false
+	}
+	defer p.mu.Unlock()
+	return p.lastUsed, p.cl != nil && !p.busy
+}
+
+// stopIfIdle stops the process unless it is answering; it never waits for
+// another goroutine holding the pair, so it is safe from eviction.
+func (p *pair) stopIfIdle(b *Broker, reason string) bool {
+	if !p.mu.TryLock() {
+		return false
+	}
+	if p.cl == nil || p.busy {
+		p.mu.Unlock()
+		return false
+	}
+	cl := p.cl
+	p.cl = nil
+	p.state = models.ProcessStopped
+	p.lastReason = reason
+	p.mu.Unlock()
+	cl.stop(3 * time.Second)
+	b.setProcessState(cl.sessionID, models.ProcessStopped)
+	return true
+}
+
+// stopProcess stops the process even mid-turn; the turn then fails.
+func (p *pair) stopProcess(b *Broker, reason string) {
+	p.mu.Lock()
+	cl := p.cl
+	p.lastReason = reason
+	p.mu.Unlock()
+	if cl == nil {
+		return
+	}
+	cl.stop(3 * time.Second)
+	// The exit watcher clears p.cl and releases the slot.
+	<-cl.released
+	b.setProcessState(cl.sessionID, models.ProcessStopped)
+}
+
+func (b *Broker) setProcessState(sessionID string, s models.ProcessState) {
+	if err := b.store.SetProcessState(context.Background(), sessionID, s); err != nil && !errors.Is(err, models.ErrNotFound) {
+		b.log.Warn("record process state", "session", sessionID, "state", s, "err", err)
+	}
+}
+
+// ensureProcess returns the pair's live process, starting one (and the
+// session record) when there is none.
+func (b *Broker) ensureProcess(ctx context.Context, p *pair) (*claude, *models.Session, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sess, _, err := b.store.GetOrCreateSession(ctx, p.key.from, p.key.to)
+	if err != nil {
+		return nil, nil, fmt.Errorf("session for %s: %w", p.key, err)
+	}
+	if p.cl != nil && p.cl.alive() && p.cl.sessionID == sess.SessionID {
+		return p.cl, sess, nil
+	}
+	if p.cl != nil {
+		// Rebooted under us or died: let the watcher clean it up.
+		old := p.cl
+		p.cl = nil
+		p.mu.Unlock()
+		old.stop(3 * time.Second)
+		<-old.released
+		p.mu.Lock()
+	}
+	runner, err := b.runners.For(p.team)
+	if err != nil {
+		return nil, sess, fmt.Errorf("runner for team %s: %w", p.team.Name, err)
+	}
+	if err := b.acquireSlot(ctx, p); err != nil {
+		return nil, sess, err
+	}
+	p.state = models.ProcessStarting
+	b.setProcessState(sess.SessionID, models.ProcessStarting)
+	cl, err := b.spawn(ctx, p, runner, sess)
+	if err != nil {
+		b.releaseSlot()
+		p.state = models.ProcessError
+		p.lastReason = err.Error()
+		b.setProcessState(sess.SessionID, models.ProcessError)
+		_ = b.store.SetStatus(context.Background(), sess.SessionID, models.SessionError, err.Error())
+		return nil, sess, err
+	}
+	p.cl = cl
+	p.state = models.ProcessIdle
+	p.lastUsed = time.Now()
+	b.setProcessState(sess.SessionID, models.ProcessIdle)
+	go b.watch(p, cl)
+	return cl, sess, nil
+}
+
+// spawn starts Claude for a session: --resume when its file exists on the
+// team's host, --session-id when it does not (new, or deleted behind our back).
+func (b *Broker) spawn(ctx context.Context, p *pair, runner proc.Runner, sess *models.Session) (*claude, error) {
+	file, err := b.sessionFile(ctx, runner, p.team, sess.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	_, statErr := runner.Files().Stat(ctx, file)
+	exists := statErr == nil
+	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
+		return nil, fmt.Errorf("check session file %s on %s: %w", file, runner.Where(), statErr)
+	}
+	if !exists && sess.MessageCount > 0 {
+		note := fmt.Sprintf("session file %s was missing on %s; started a new conversation under the same session id", file, runner.Where())
+		b.log.Warn(note, "pair", p.key, "session", sess.SessionID)
+		_ = b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, note)
+	}
+	args := claudeArgs(p.team, sess.SessionID, exists)
+	spec := proc.Spec{Dir: p.team.Path, Command: p.team.ClaudePath, Args: args, Env: p.team.Env}
+	if spec.Command == "" {
+		spec.Command = "claude"
+	}
+	spawnTimeout := b.cfg.Settings.SpawnTimeout.Duration
+	if spawnTimeout <= 0 {
+		spawnTimeout = 20 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(ctx, spawnTimeout)
+	defer cancel()
+	cl, err := startClaude(sctx, runner, spec, sess.SessionID)
+	if err != nil {
+		if sctx.Err() != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("start claude for team %s on %s: no process within spawnTimeout %s: %w", p.team.Name, runner.Where(), spawnTimeout, err)
+		}
+		return nil, fmt.Errorf("start claude for team %s on %s: %w", p.team.Name, runner.Where(), err)
+	}
+	snap, _ := json.Marshal(p.team)
+	launch := spec.Command + " " + strings.Join(args, " ")
+	if err := b.store.SetLaunch(ctx, sess.SessionID, launch, string(snap)); err != nil {
+		b.log.Warn("record launch command", "session", sess.SessionID, "err", err)
+	}
+	b.log.Info("started claude", "pair", p.key, "session", sess.SessionID, "resume", exists, "where", runner.Where(), "pid", cl.p.Pid())
+	return cl, nil
+}
+
+func (b *Broker) sessionFile(ctx context.Context, runner proc.Runner, team *configs.Team, sessionID string) (string, error) {
+	home, err := runner.Files().Home(ctx)
+	if err != nil {
+		return "", fmt.Errorf("find home directory on %s: %w", runner.Where(), err)
+	}
+	return sessionFilePath(team, home, b.cfgDir, sessionID), nil
+}
+
+// claudeArgs builds Claude Code's flags. Message text is never among them.
+func claudeArgs(t *configs.Team, sessionID string, resume bool) []string {
+	args := []string{"-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose"}
+	if resume {
+		args = append(args, "--resume", sessionID)
+	} else {
+		args = append(args, "--session-id", sessionID)
+	}
+	for _, f := range []struct{ flag, val string }{
+		{"--append-system-prompt", t.AppendSystemPrompt},
+		{"--allowed-tools", t.AllowedTools},
+		{"--disallowed-tools", t.DisallowedTools},
+		{"--mcp-config", t.MCPConfig},
+		{"--permission-prompt-tool", t.PermissionPromptTool},
+		{"--model", t.Model},
+	} {
+		if f.val != "" {
+			args = append(args, f.flag, f.val)
+		}
+	}
+	switch t.GrantPermission {
+	case "yes":
+		args = append(args, "--dangerously-skip-permissions")
+	}
+	return args
+}
+
+// watch notices the process exiting, for whatever reason, and frees its slot.
+func (b *Broker) watch(p *pair, cl *claude) {
+	<-cl.done
+	p.mu.Lock()
+	if p.cl == cl {
+		p.cl = nil
+		if p.state != models.ProcessStopped {
+			p.state = models.ProcessStopped
+		}
+	}
+	p.mu.Unlock()
+	b.releaseSlot()
+	close(cl.released)
+	b.log.Debug("claude exited", "pair", p.key, "session", cl.sessionID, "err", cl.err)
+}

@@ -1,0 +1,367 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Version is the broker's version as MCP clients see it; set at build time.
+var Version = "dev"
+
+// tools binds the MCP tool handlers to a broker and to the caller's team,
+// the default fromTeam of every call on this connection.
+type tools struct {
+	b      *Broker
+	caller string
+}
+
+// NewMCPServer returns an MCP server exposing the broker's tools for one
+// caller. caller is the default fromTeam ("user" when empty).
+func NewMCPServer(b *Broker, caller string) *mcp.Server {
+	if caller == "" {
+		caller = "user"
+	}
+	t := &tools{b: b, caller: caller}
+	s := mcp.NewServer(&mcp.Implementation{Name: "switchboard", Version: Version}, &mcp.ServerOptions{
+		Instructions: "switchboard lets you ask Claude Code sessions in other project directories (teams) questions. " +
+			"Use list_teams to see them and send_message to ask one; for long questions pass timeout -1 and fetch the answer with message_status.",
+	})
+	send := &mcp.Tool{Name: "send_message", Description: "Ask another team a question and wait for its answer. " +
+		"timeout is in milliseconds: absent = the broker's responseTimeout, 0 = wait without limit, -1 = queue and return a messageId at once. " +
+		"When the wait ends first, the answer is kept: fetch it with message_status. toTeams asks several teams in parallel."}
+	mcp.AddTool(s, send, t.send)
+	ask := *send
+	ask.Name, ask.Description = "ask_message", "Alias of send_message. "+send.Description
+	mcp.AddTool(s, &ask, t.send)
+	mcp.AddTool(s, &mcp.Tool{Name: "quick_message", Description: "Queue a message for a team durably and return its messageId at once; fetch the answer later with message_status."}, t.quick)
+	mcp.AddTool(s, &mcp.Tool{Name: "message_status", Description: "What became of a message: queued, running, answered, failed or expired, with the answer or the error."}, t.status)
+	mcp.AddTool(s, &mcp.Tool{Name: "list_teams", Description: "Every team: name, description, where it runs (local or the SSH host) and its path."}, t.listTeams)
+	mcp.AddTool(s, &mcp.Tool{Name: "team_status", Description: "Per team: reachable, process state, pid, uptime, sessions, message counts, last used. Omit team for all teams."}, t.teamStatus)
+	wake := &mcp.Tool{Name: "team_wake", Description: "Start (or keep) the Claude Code process of the fromTeam->team session so the next message answers fast."}
+	mcp.AddTool(s, wake, t.wake)
+	launch := *wake
+	launch.Name, launch.Description = "team_launch", "Alias of team_wake. "+wake.Description
+	mcp.AddTool(s, &launch, t.wake)
+	mcp.AddTool(s, &mcp.Tool{Name: "team_sleep", Description: "Stop the Claude Code process of the fromTeam->team session; the session is kept. force stops it even mid-answer."}, t.sleep)
+	mcp.AddTool(s, &mcp.Tool{Name: "team_wake_all", Description: "Wake every team for fromTeam; parallel starts them at once within maxProcesses."}, t.wakeAll)
+	mcp.AddTool(s, &mcp.Tool{Name: "session_report", Description: "The conversation of the fromTeam->team session, read from its Claude Code session file (last limit entries)."}, t.report)
+	mcp.AddTool(s, &mcp.Tool{Name: "session_cancel", Description: "Interrupt the answer the team is writing for fromTeam; the process stays up for the next message."}, t.cancel)
+	mcp.AddTool(s, &mcp.Tool{Name: "session_reboot", Description: "Start the fromTeam->team session over: a new session id and a fresh process. The old session file is kept."}, t.reboot)
+	mcp.AddTool(s, &mcp.Tool{Name: "session_delete", Description: "Forget the fromTeam->team session; deleteFile also removes its session file."}, t.deleteSession)
+	mcp.AddTool(s, &mcp.Tool{Name: "session_fork", Description: "The shell command that opens the fromTeam->team session interactively as a fork (wrapped in ssh -t for a remote team)."}, t.fork)
+	mcp.AddTool(s, &mcp.Tool{Name: "get_logs", Description: "Recent broker log records. since: RFC 3339 time or a duration like 10m; level: debug|info|warn|error."}, t.logs)
+	return s
+}
+
+func (t *tools) from(s string) string {
+	if s == "" {
+		return t.caller
+	}
+	return s
+}
+
+// SendArgs are send_message's arguments.
+type SendArgs struct {
+	ToTeam   string   `json:"toTeam,omitempty" jsonschema:"the team to ask"`
+	ToTeams  []string `json:"toTeams,omitempty" jsonschema:"several teams to ask in parallel, instead of toTeam"`
+	Message  string   `json:"message" jsonschema:"the question or message text"`
+	FromTeam string   `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
+	Timeout  *int64   `json:"timeout,omitempty" jsonschema:"milliseconds to wait; absent: responseTimeout, 0: no limit, -1: return a messageId at once"`
+}
+
+func textResult(text string, structured any) *mcp.CallToolResult {
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}, StructuredContent: structured}
+}
+
+func jsonResult(v any) *mcp.CallToolResult {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	return textResult(string(b), v)
+}
+
+func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs) (*mcp.CallToolResult, any, error) {
+	from := t.from(in.FromTeam)
+	wait := t.b.cfg.Settings.ResponseTimeout.Duration
+	noWait := false
+	if in.Timeout != nil {
+		switch {
+		case *in.Timeout == -1:
+			noWait = true
+		case *in.Timeout < -1:
+			return nil, nil, fmt.Errorf("timeout %d is not valid: use milliseconds, 0 to wait without limit or -1 to return at once", *in.Timeout)
+		default:
+			wait = time.Duration(*in.Timeout) * time.Millisecond
+		}
+	}
+	targets := in.ToTeams
+	if in.ToTeam != "" {
+		targets = append([]string{in.ToTeam}, targets...)
+	}
+	if len(targets) == 0 {
+		return nil, nil, fmt.Errorf("toTeam is required; teams are: %s", strings.Join(t.b.cfg.TeamNames(), ", "))
+	}
+	if len(targets) == 1 {
+		r, err := t.b.Send(ctx, SendRequest{From: from, To: targets[0], Text: in.Message, Wait: wait, NoWait: noWait, Progress: progressFunc(ctx, req)})
+		if err != nil {
+			return nil, nil, err
+		}
+		return replyResult(r), nil, nil
+	}
+	// Fan-out: every team in parallel; the pool bound still applies.
+	replies := make([]fanReply, len(targets))
+	var wg sync.WaitGroup
+	for i, to := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replies[i].Team = to
+			r, err := t.b.Send(ctx, SendRequest{From: from, To: to, Text: in.Message, Wait: wait, NoWait: noWait})
+			if err != nil {
+				replies[i].Error = err.Error()
+				return
+			}
+			replies[i].Reply = r
+		}()
+	}
+	wg.Wait()
+	return jsonResult(map[string]any{"results": replies}), nil, nil
+}
+
+type fanReply struct {
+	Team string `json:"team"`
+	*Reply
+	Error string `json:"error,omitempty"`
+}
+
+// replyResult puts the answer first, as the text a model reads; failures are
+// tool errors it can act on.
+func replyResult(r *Reply) *mcp.CallToolResult {
+	var text string
+	switch {
+	case r.Status == "answered":
+		text = r.Answer
+	case r.Status == "failed" || r.Status == "expired":
+		res := textResult(fmt.Sprintf("message %d to %s %s: %s", r.MessageID, r.To, r.Status, r.Error), r)
+		res.IsError = true
+		return res
+	case r.TimedOut:
+		text = fmt.Sprintf("No answer from %s yet; it is still working on message %d (%s). Fetch the answer later with message_status messageId=%d.", r.To, r.MessageID, r.Status, r.MessageID)
+	default:
+		text = fmt.Sprintf("Message %d for %s is %s. Fetch the answer with message_status messageId=%d.", r.MessageID, r.To, r.Status, r.MessageID)
+	}
+	return textResult(text, r)
+}
+
+// progressFunc relays partial answers as MCP progress notifications when the
+// client asked for progress.
+func progressFunc(ctx context.Context, req *mcp.CallToolRequest) func(string) {
+	if req == nil || req.Params == nil || req.Session == nil {
+		return nil
+	}
+	token := req.Params.GetProgressToken()
+	if token == nil {
+		return nil
+	}
+	var mu sync.Mutex
+	n := 0.0
+	return func(text string) {
+		mu.Lock()
+		n++
+		step := n
+		mu.Unlock()
+		_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: token, Progress: step, Message: text})
+	}
+}
+
+// QuickArgs are quick_message's arguments.
+type QuickArgs struct {
+	ToTeam   string `json:"toTeam" jsonschema:"the team to message"`
+	Message  string `json:"message" jsonschema:"the message text"`
+	FromTeam string `json:"fromTeam,omitempty" jsonschema:"the sending team; default: the caller's team"`
+}
+
+func (t *tools) quick(ctx context.Context, _ *mcp.CallToolRequest, in QuickArgs) (*mcp.CallToolResult, any, error) {
+	r, err := t.b.Send(ctx, SendRequest{From: t.from(in.FromTeam), To: in.ToTeam, Text: in.Message, NoWait: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	return replyResult(r), nil, nil
+}
+
+// StatusArgs are message_status's arguments.
+type StatusArgs struct {
+	MessageID uint64 `json:"messageId" jsonschema:"the id send_message or quick_message returned"`
+}
+
+func (t *tools) status(ctx context.Context, _ *mcp.CallToolRequest, in StatusArgs) (*mcp.CallToolResult, any, error) {
+	r, err := t.b.Message(ctx, in.MessageID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return jsonResult(r), nil, nil
+}
+
+func (t *tools) listTeams(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+	return jsonResult(map[string]any{"teams": t.b.Teams()}), nil, nil
+}
+
+// TeamArgs name a team, optionally for another asking team.
+type TeamArgs struct {
+	Team     string `json:"team" jsonschema:"the team"`
+	FromTeam string `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
+}
+
+// TeamStatusArgs are team_status's arguments.
+type TeamStatusArgs struct {
+	Team string `json:"team,omitempty" jsonschema:"the team; omit for every team"`
+}
+
+func (t *tools) teamStatus(ctx context.Context, _ *mcp.CallToolRequest, in TeamStatusArgs) (*mcp.CallToolResult, any, error) {
+	st, err := t.b.Status(ctx, in.Team)
+	if err != nil {
+		return nil, nil, err
+	}
+	return jsonResult(map[string]any{"teams": st}), nil, nil
+}
+
+func (t *tools) wake(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, any, error) {
+	st, err := t.b.Wake(ctx, t.from(in.FromTeam), in.Team)
+	if err != nil {
+		return nil, nil, err
+	}
+	return jsonResult(st), nil, nil
+}
+
+// SleepArgs are team_sleep's arguments.
+type SleepArgs struct {
+	Team     string `json:"team" jsonschema:"the team"`
+	FromTeam string `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
+	Force    bool   `json:"force,omitempty" jsonschema:"stop it even while it is answering"`
+}
+
+func (t *tools) sleep(ctx context.Context, _ *mcp.CallToolRequest, in SleepArgs) (*mcp.CallToolResult, any, error) {
+	from := t.from(in.FromTeam)
+	stopped, err := t.b.Sleep(ctx, from, in.Team, in.Force)
+	if err != nil {
+		return nil, nil, err
+	}
+	msg := fmt.Sprintf("stopped the claude process for %s->%s; the session is kept", from, in.Team)
+	if !stopped {
+		msg = fmt.Sprintf("no claude process was running for %s->%s", from, in.Team)
+	}
+	return textResult(msg, map[string]any{"stopped": stopped}), nil, nil
+}
+
+// WakeAllArgs are team_wake_all's arguments.
+type WakeAllArgs struct {
+	FromTeam string `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
+	Parallel bool   `json:"parallel,omitempty" jsonschema:"start them at once, within maxProcesses"`
+}
+
+func (t *tools) wakeAll(ctx context.Context, _ *mcp.CallToolRequest, in WakeAllArgs) (*mcp.CallToolResult, any, error) {
+	return jsonResult(map[string]any{"results": t.b.WakeAll(ctx, t.from(in.FromTeam), in.Parallel)}), nil, nil
+}
+
+// ReportArgs are session_report's arguments.
+type ReportArgs struct {
+	Team     string `json:"team" jsonschema:"the team"`
+	FromTeam string `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
+	Limit    int    `json:"limit,omitempty" jsonschema:"the last N entries; default all"`
+}
+
+func (t *tools) report(ctx context.Context, _ *mcp.CallToolRequest, in ReportArgs) (*mcp.CallToolResult, any, error) {
+	if in.Limit < 0 {
+		return nil, nil, fmt.Errorf("limit %d is negative; give a count of entries", in.Limit)
+	}
+	r, err := t.b.Report(ctx, t.from(in.FromTeam), in.Team, in.Limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	return jsonResult(r), nil, nil
+}
+
+func (t *tools) cancel(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, any, error) {
+	from := t.from(in.FromTeam)
+	id, err := t.b.Cancel(ctx, from, in.Team)
+	if err != nil {
+		return nil, nil, err
+	}
+	return textResult(fmt.Sprintf("interrupted message %d from %s to %s; the process stays up", id, from, in.Team), map[string]any{"messageId": id}), nil, nil
+}
+
+func (t *tools) reboot(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, any, error) {
+	old, fresh, err := t.b.Reboot(ctx, t.from(in.FromTeam), in.Team)
+	if err != nil {
+		return nil, nil, err
+	}
+	return jsonResult(map[string]string{"oldSessionId": old, "sessionId": fresh}), nil, nil
+}
+
+// DeleteArgs are session_delete's arguments.
+type DeleteArgs struct {
+	Team       string `json:"team" jsonschema:"the team"`
+	FromTeam   string `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
+	DeleteFile bool   `json:"deleteFile,omitempty" jsonschema:"also remove the session file on the team's host"`
+}
+
+func (t *tools) deleteSession(ctx context.Context, _ *mcp.CallToolRequest, in DeleteArgs) (*mcp.CallToolResult, any, error) {
+	from := t.from(in.FromTeam)
+	removed, err := t.b.Delete(ctx, from, in.Team, in.DeleteFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	msg := fmt.Sprintf("forgot the session %s->%s", from, in.Team)
+	if removed != "" {
+		msg += "; removed " + removed
+	}
+	return textResult(msg, map[string]any{"deleted": true, "removedFile": removed}), nil, nil
+}
+
+func (t *tools) fork(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, any, error) {
+	cmd, err := t.b.Fork(ctx, t.from(in.FromTeam), in.Team)
+	if err != nil {
+		return nil, nil, err
+	}
+	return textResult(cmd, map[string]string{"command": cmd}), nil, nil
+}
+
+// LogsArgs are get_logs's arguments.
+type LogsArgs struct {
+	Since string `json:"since,omitempty" jsonschema:"RFC 3339 time or a duration such as 10m"`
+	Level string `json:"level,omitempty" jsonschema:"debug, info, warn or error; default info"`
+	Limit int    `json:"limit,omitempty" jsonschema:"at most this many of the newest records; default 100"`
+}
+
+func (t *tools) logs(_ context.Context, _ *mcp.CallToolRequest, in LogsArgs) (*mcp.CallToolResult, any, error) {
+	if t.b.logs == nil {
+		return nil, nil, errors.New("this broker keeps no logs in memory")
+	}
+	var since time.Time
+	if in.Since != "" {
+		if d, err := time.ParseDuration(in.Since); err == nil {
+			since = time.Now().Add(-d)
+		} else if ts, err := time.Parse(time.RFC3339, in.Since); err == nil {
+			since = ts
+		} else {
+			return nil, nil, fmt.Errorf("since %q is neither an RFC 3339 time nor a duration like 10m", in.Since)
+		}
+	}
+	level := slog.LevelInfo
+	if in.Level != "" {
+		if err := level.UnmarshalText([]byte(in.Level)); err != nil {
+			return nil, nil, fmt.Errorf("level %q: use debug, info, warn or error", in.Level)
+		}
+	}
+	limit := in.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	return jsonResult(map[string]any{"records": t.b.logs.Records(since, level, limit)}), nil, nil
+}

@@ -1,0 +1,229 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/switchboard-mcp/switchboard/models"
+)
+
+// envelope is what Claude receives for a message: a header naming the asker
+// and the message id, which also lets a restarted broker find the message in
+// the session file and never deliver it twice.
+func envelope(m *models.Message) string {
+	return fmt.Sprintf("%s from team %q]\n\n%s", marker(m.ID), m.FromTeam, m.Text)
+}
+
+func marker(id uint64) string { return fmt.Sprintf("[switchboard message %d", id) }
+
+// work delivers a pair's queued messages one at a time, in order.
+func (b *Broker) work(p *pair) {
+	defer b.wg.Done()
+	for {
+		wait := b.drain(p)
+		var timer *time.Timer
+		var due <-chan time.Time
+		if wait > 0 {
+			timer = time.NewTimer(wait)
+			due = timer.C
+		}
+		select {
+		case <-b.ctx.Done():
+		case <-p.kick:
+		case <-due:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if b.ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// drain delivers messages until the queue is empty or the head must wait for
+// its backoff, and returns how long that is.
+func (b *Broker) drain(p *pair) time.Duration {
+	for b.ctx.Err() == nil {
+		now := time.Now()
+		m, err := b.store.NextMessage(b.ctx, p.key.from, p.key.to, now)
+		if errors.Is(err, models.ErrNotFound) {
+			return 0
+		}
+		if err != nil {
+			if b.ctx.Err() != nil {
+				return 0
+			}
+			b.log.Error("read queue", "pair", p.key, "err", err)
+			return 5 * time.Second
+		}
+		if !m.ExpiresAt.IsZero() && now.After(m.ExpiresAt) && m.DeliveredAt == nil {
+			b.finish(m, models.MessageExpired, "", fmt.Sprintf("expired: not delivered to team %s before its TTL (%s)", m.ToTeam, m.ExpiresAt.Format(time.RFC3339)), 0)
+			continue
+		}
+		if m.NotBefore.After(now) {
+			return m.NotBefore.Sub(now)
+		}
+		b.deliver(p, m)
+	}
+	return 0
+}
+
+func (b *Broker) deliver(p *pair, m *models.Message) {
+	ctx := b.ctx
+	cl, sess, err := b.ensureProcess(ctx, p)
+	if err != nil {
+		if ctx.Err() != nil {
+			return // shutting down: the message stays queued
+		}
+		b.notStarted(m, err)
+		return
+	}
+	if m.DeliveredAt != nil && b.recovered(ctx, p, m, sess) {
+		return
+	}
+	if err := b.store.MarkDelivering(ctx, m.ID, sess.SessionID, time.Now()); err != nil {
+		b.log.Error("mark message delivering", "id", m.ID, "err", err)
+		return
+	}
+	p.mu.Lock()
+	p.busy, p.current, p.cancelled = true, m.ID, false
+	p.state = models.ProcessBusy
+	p.mu.Unlock()
+	b.setProcessState(sess.SessionID, models.ProcessBusy)
+	_ = b.store.RecordUsage(ctx, sess.SessionID, time.Now())
+
+	res, err := b.runTurn(ctx, p, cl, m)
+
+	p.mu.Lock()
+	cancelled := p.cancelled
+	p.busy, p.current = false, 0
+	p.lastUsed = time.Now()
+	if p.cl == cl {
+		p.state = models.ProcessIdle
+	}
+	p.mu.Unlock()
+	b.pulse()
+
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Shutdown mid-turn: leave the message running; the next run finds
+		// it in the session file or delivers it again.
+		return
+	case err != nil:
+		b.finish(m, models.MessageFailed, "", fmt.Sprintf("team %s failed while answering: %v", m.ToTeam, err), 0)
+		_ = b.store.SetStatus(context.Background(), sess.SessionID, models.SessionError, err.Error())
+		return
+	}
+	b.setProcessState(sess.SessionID, models.ProcessIdle)
+	_ = b.store.RecordResponse(ctx, sess.SessionID, time.Now())
+	if _, err := b.store.IncrementMessageCount(ctx, sess.SessionID); err != nil {
+		b.log.Warn("count message", "session", sess.SessionID, "err", err)
+	}
+	switch {
+	case cancelled:
+		b.finish(m, models.MessageFailed, res.Text, "cancelled by session_cancel before the answer was complete", res.Duration)
+	case res.IsError:
+		b.finish(m, models.MessageFailed, "", fmt.Sprintf("team %s could not answer (%s): %s", m.ToTeam, res.Subtype, res.Text), res.Duration)
+	default:
+		b.finish(m, models.MessageAnswered, res.Text, "", res.Duration)
+	}
+}
+
+// runTurn runs one turn, interrupting it when it outlasts the turn limit.
+func (b *Broker) runTurn(ctx context.Context, p *pair, cl *claude, m *models.Message) (turnResult, error) {
+	limit := b.cfg.Settings.TurnTimeout.Duration
+	if limit <= 0 {
+		limit = 30 * time.Minute
+	}
+	tctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	progress := func(text string) { b.progress(m.ID, text) }
+	res, err := cl.turn(tctx, envelope(m), p.team.EffectiveSessionInitTimeout(b.cfg.Settings), progress)
+	if errors.Is(err, errNoInit) {
+		p.stopProcess(b, err.Error())
+		return res, err
+	}
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return res, err
+	}
+	// Over the limit: interrupt and give Claude a moment to end the turn so
+	// the process stays usable for the next message.
+	b.log.Warn("turn over its limit; interrupting", "pair", p.key, "message", m.ID, "limit", limit)
+	if ierr := cl.interrupt(); ierr == nil {
+		ictx, icancel := context.WithTimeout(ctx, 30*time.Second)
+		_, ierr = cl.turnEnd(ictx)
+		icancel()
+		if ierr == nil {
+			return turnResult{}, fmt.Errorf("no answer within turnTimeout %s; the turn was interrupted", limit)
+		}
+	}
+	p.stopProcess(b, "turn over its limit and would not stop")
+	return turnResult{}, fmt.Errorf("no answer within turnTimeout %s; the claude process was stopped", limit)
+}
+
+// notStarted handles a message whose team could not be reached. A message
+// nobody waits for (quick_message, timeout -1) is retried with backoff until
+// its TTL; a waited-for message fails now, so the asker can decide.
+func (b *Broker) notStarted(m *models.Message, err error) {
+	if !m.Async {
+		b.finish(m, models.MessageFailed, "", err.Error(), 0)
+		return
+	}
+	backoff := time.Duration(1<<min(m.Attempts, 10)) * time.Second // 1s .. ~17m
+	backoff = min(backoff, 15*time.Minute)
+	next := time.Now().Add(backoff)
+	b.log.Warn("team unreachable; will retry", "message", m.ID, "to", m.ToTeam, "retry_at", next, "err", err)
+	if rerr := b.store.RetryMessage(b.ctx, m.ID, next, err.Error()); rerr != nil {
+		b.log.Error("requeue message", "id", m.ID, "err", rerr)
+	}
+	b.notify(m.ID, nil, err)
+}
+
+// recovered settles a message that an earlier run wrote to Claude but did
+// not record the outcome of, using the session file as the witness.
+func (b *Broker) recovered(ctx context.Context, p *pair, m *models.Message, sess *models.Session) bool {
+	runner, err := b.runners.For(p.team)
+	if err != nil {
+		return false
+	}
+	file, err := b.sessionFile(ctx, runner, p.team, sess.SessionID)
+	if err != nil {
+		return false
+	}
+	entries, err := readTranscript(ctx, runner.Files(), file)
+	if err != nil {
+		b.log.Warn("read session file to recover a message; delivering again", "message", m.ID, "err", err)
+		return false
+	}
+	delivered, answer := recoverAnswer(entries, marker(m.ID)+" ")
+	if !delivered {
+		return false // never reached Claude: deliver it now
+	}
+	if answer != "" {
+		b.log.Info("recovered answer from session file", "message", m.ID, "session", sess.SessionID)
+		_, _ = b.store.IncrementMessageCount(ctx, sess.SessionID)
+		b.finish(m, models.MessageAnswered, answer, "", 0)
+		return true
+	}
+	b.finish(m, models.MessageFailed, "", fmt.Sprintf("the broker stopped while team %s was answering; the message reached the session but its answer was not finished; ask again", m.ToTeam), 0)
+	return true
+}
+
+// finish records a message's outcome once and tells its waiters.
+func (b *Broker) finish(m *models.Message, status models.MessageStatus, answer, errText string, d time.Duration) {
+	ok, err := b.store.FinishMessage(context.Background(), m.ID, status, answer, errText, time.Now(), d)
+	if err != nil {
+		b.log.Error("record message outcome", "id", m.ID, "err", err)
+	}
+	if !ok && err == nil {
+		return
+	}
+	if status == models.MessageFailed || status == models.MessageExpired {
+		b.log.Warn("message not answered", "id", m.ID, "from", m.FromTeam, "to", m.ToTeam, "status", status, "err", errText)
+	}
+	final, ferr := b.store.MessageByID(context.Background(), m.ID)
+	b.notify(m.ID, final, ferr)
+}
