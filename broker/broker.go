@@ -106,9 +106,15 @@ func (b *Broker) Close() error {
 		pairs = append(pairs, p)
 	}
 	b.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, p := range pairs {
-		p.stopProcess(b, "broker shutting down")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.stopProcess(b, "broker shutting down")
+		}()
 	}
+	wg.Wait()
 	b.wg.Wait()
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -194,7 +195,14 @@ func (b *Broker) sessionFile(ctx context.Context, runner proc.Runner, team *conf
 	if err != nil {
 		return "", fmt.Errorf("find home directory on %s: %w", runner.Where(), err)
 	}
-	return sessionFilePath(team, home, b.cfgDir, sessionID), nil
+	t := *team
+	if !t.IsRemote() {
+		// Claude names the project folder after its resolved working directory.
+		if real, err := filepath.EvalSymlinks(t.Path); err == nil {
+			t.Path = real
+		}
+	}
+	return sessionFilePath(&t, home, b.cfgDir, sessionID), nil
 }
 
 // claudeArgs builds Claude Code's flags. Message text is never among them.

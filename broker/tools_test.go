@@ -195,3 +195,38 @@ func TestToolsEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+func TestSendMessageFanOut(t *testing.T) {
+	h := newHarness(t, fakeBackend, "  maxProcesses: 2", "web", "api", "db", "ops")
+	cs := h.connect("web", nil)
+	text, isErr := call(t, cs, "send_message", map[string]any{"toTeams": []string{"api", "db", "ops", "nope"}, "message": "status report please"})
+	if isErr {
+		t.Fatalf("fan-out: %s", text)
+	}
+	var out struct {
+		Results []struct {
+			Team     string `json:"team"`
+			Status   string `json:"status"`
+			Response string `json:"response"`
+			Error    string `json:"error"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(text), &out); err != nil {
+		t.Fatalf("%v: %s", err, text)
+	}
+	if len(out.Results) != 4 {
+		t.Fatalf("%d results, want 4: %s", len(out.Results), text)
+	}
+	for _, r := range out.Results {
+		switch r.Team {
+		case "nope":
+			if !strings.Contains(r.Error, "unknown team") {
+				t.Errorf("nope: %+v", r)
+			}
+		default:
+			if r.Status != "answered" || !strings.Contains(r.Response, "status report please") || !strings.Contains(r.Response, h.teamPath(r.Team)) {
+				t.Errorf("%s: %+v", r.Team, r)
+			}
+		}
+	}
+}

@@ -60,11 +60,19 @@ func (b *Broker) drain(p *pair) time.Duration {
 			return 5 * time.Second
 		}
 		if !m.ExpiresAt.IsZero() && now.After(m.ExpiresAt) && m.DeliveredAt == nil {
-			b.finish(m, models.MessageExpired, "", fmt.Sprintf("expired: not delivered to team %s before its TTL (%s)", m.ToTeam, m.ExpiresAt.Format(time.RFC3339)), 0)
+			reason := fmt.Sprintf("expired: not delivered to team %s before %s (messageTTL)", m.ToTeam, m.ExpiresAt.Format(time.RFC3339))
+			if m.Error != "" {
+				reason += "; last error: " + m.Error
+			}
+			b.finish(m, models.MessageExpired, "", reason, 0)
 			continue
 		}
 		if m.NotBefore.After(now) {
-			return m.NotBefore.Sub(now)
+			due := m.NotBefore
+			if !m.ExpiresAt.IsZero() && m.ExpiresAt.Before(due) {
+				due = m.ExpiresAt.Add(time.Millisecond)
+			}
+			return due.Sub(now)
 		}
 		b.deliver(p, m)
 	}
@@ -73,15 +81,24 @@ func (b *Broker) drain(p *pair) time.Duration {
 
 func (b *Broker) deliver(p *pair, m *models.Message) {
 	ctx := b.ctx
+	if m.DeliveredAt != nil {
+		// Left running by an earlier run: the session file says what happened.
+		sess, _, err := b.store.GetOrCreateSession(ctx, p.key.from, p.key.to)
+		if err == nil && b.recovered(ctx, p, m, sess) {
+			return
+		}
+	}
+	b.deliverText(ctx, p, m, envelope(m))
+}
+
+// deliverText records that m is being written to Claude, writes text as one
+// turn and records the outcome.
+func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, text string) {
 	cl, sess, err := b.ensureProcess(ctx, p)
 	if err != nil {
-		if ctx.Err() != nil {
-			return // shutting down: the message stays queued
+		if ctx.Err() == nil {
+			b.notStarted(m, err)
 		}
-		b.notStarted(m, err)
-		return
-	}
-	if m.DeliveredAt != nil && b.recovered(ctx, p, m, sess) {
 		return
 	}
 	if err := b.store.MarkDelivering(ctx, m.ID, sess.SessionID, time.Now()); err != nil {
@@ -95,7 +112,7 @@ func (b *Broker) deliver(p *pair, m *models.Message) {
 	b.setProcessState(sess.SessionID, models.ProcessBusy)
 	_ = b.store.RecordUsage(ctx, sess.SessionID, time.Now())
 
-	res, err := b.runTurn(ctx, p, cl, m)
+	res, err := b.runTurn(ctx, p, cl, m, text)
 
 	p.mu.Lock()
 	cancelled := p.cancelled
@@ -133,7 +150,7 @@ func (b *Broker) deliver(p *pair, m *models.Message) {
 }
 
 // runTurn runs one turn, interrupting it when it outlasts the turn limit.
-func (b *Broker) runTurn(ctx context.Context, p *pair, cl *claude, m *models.Message) (turnResult, error) {
+func (b *Broker) runTurn(ctx context.Context, p *pair, cl *claude, m *models.Message, text string) (turnResult, error) {
 	limit := b.cfg.Settings.TurnTimeout.Duration
 	if limit <= 0 {
 		limit = 30 * time.Minute
@@ -141,7 +158,7 @@ func (b *Broker) runTurn(ctx context.Context, p *pair, cl *claude, m *models.Mes
 	tctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	progress := func(text string) { b.progress(m.ID, text) }
-	res, err := cl.turn(tctx, envelope(m), p.team.EffectiveSessionInitTimeout(b.cfg.Settings), progress)
+	res, err := cl.turn(tctx, text, p.team.EffectiveSessionInitTimeout(b.cfg.Settings), progress)
 	if errors.Is(err, errNoInit) {
 		p.stopProcess(b, err.Error())
 		return res, err
@@ -202,13 +219,18 @@ func (b *Broker) recovered(ctx context.Context, p *pair, m *models.Message, sess
 	if !delivered {
 		return false // never reached Claude: deliver it now
 	}
-	if answer != "" {
-		b.log.Info("recovered answer from session file", "message", m.ID, "session", sess.SessionID)
-		_, _ = b.store.IncrementMessageCount(ctx, sess.SessionID)
-		b.finish(m, models.MessageAnswered, answer, "", 0)
+	if answer == "" {
+		// Claude saw the message but its answer died with the process. Ask
+		// for the answer instead of sending the message a second time.
+		b.log.Info("message reached the session before a restart but has no answer; asking for it", "message", m.ID, "session", sess.SessionID)
+		resumed := *m
+		resumed.Text = ""
+		b.deliverText(ctx, p, &resumed, fmt.Sprintf("%s resumed] The broker restarted before your answer to message %d from team %q was delivered. Please give that answer again, in full.", marker(m.ID), m.ID, m.FromTeam))
 		return true
 	}
-	b.finish(m, models.MessageFailed, "", fmt.Sprintf("the broker stopped while team %s was answering; the message reached the session but its answer was not finished; ask again", m.ToTeam), 0)
+	b.log.Info("recovered answer from session file", "message", m.ID, "session", sess.SessionID)
+	_, _ = b.store.IncrementMessageCount(ctx, sess.SessionID)
+	b.finish(m, models.MessageAnswered, answer, "", 0)
 	return true
 }
 

@@ -157,14 +157,15 @@ func (s *Store) FinishMessage(ctx context.Context, id uint64, status MessageStat
 }
 
 // RetryMessage puts message id back in the queue, not to be delivered before
-// notBefore, recording why the attempt failed. Attempts is kept so the
-// caller can give up after enough of them.
+// notBefore, recording why the attempt failed. The failed attempt counts in
+// Attempts, which sets the caller's backoff.
 func (s *Store) RetryMessage(ctx context.Context, id uint64, notBefore time.Time, errText string) error {
 	ok, err := s.updateUnfinished(ctx, id, map[string]any{
 		"status":       MessageQueued,
 		"not_before":   utc(notBefore),
 		"error":        errText,
 		"delivered_at": nil,
+		"attempts":     gorm.Expr("attempts + 1"),
 	})
 	if err == nil && !ok {
 		err = ErrFinished

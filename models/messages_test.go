@@ -134,14 +134,14 @@ func TestDeliveryRecord(t *testing.T) {
 
 	mustDo(t, s.RetryMessage(ctx, m.ID, at.Add(time.Minute), "broken pipe"))
 	got, _ = s.MessageByID(ctx, m.ID)
-	if got.Status != MessageQueued || got.DeliveredAt != nil || got.Attempts != 1 ||
+	if got.Status != MessageQueued || got.DeliveredAt != nil || got.Attempts != 2 ||
 		got.Error != "broken pipe" || !got.NotBefore.Equal(at.Add(time.Minute)) {
 		t.Errorf("after RetryMessage: %+v", got)
 	}
 
 	mustDo(t, s.MarkDelivering(ctx, m.ID, "sess-1", at.Add(time.Minute)))
-	if got, _ := s.MessageByID(ctx, m.ID); got.Attempts != 2 {
-		t.Errorf("Attempts after second delivery = %d, want 2", got.Attempts)
+	if got, _ := s.MessageByID(ctx, m.ID); got.Attempts != 3 {
+		t.Errorf("Attempts after second delivery = %d, want 3", got.Attempts)
 	}
 }
 
