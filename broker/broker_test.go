@@ -87,6 +87,7 @@ type harness struct {
 	configDir string // CLAUDE_CONFIG_DIR of the local claude processes
 	env       []string
 	rec       *recorder
+	runners   Runners // default: every team on h.rec
 	store     *models.Store
 	b         *Broker
 }
@@ -111,6 +112,7 @@ func newHarness(t *testing.T, be backend, settings string, teams ...string) *har
 	}
 	h.cfg = cfg
 	h.rec = &recorder{Runner: local.New(local.Options{Env: env})}
+	h.runners = runnersFunc(func(*configs.Team) (proc.Runner, error) { return h.rec, nil })
 	h.open()
 	return h
 }
@@ -124,7 +126,7 @@ func (h *harness) open() {
 	}
 	log := slog.New(slog.NewTextHandler(h.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b, err := New(ctx, h.cfg, Options{Store: st, LocalConfigDir: h.configDir, Logs: NewLogRing(100), Logger: log,
-		Runners: runnersFunc(func(*configs.Team) (proc.Runner, error) { return h.rec, nil })})
+		Runners: h.runners})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -556,4 +558,24 @@ func TestRecoversAnswerWrittenBeforeCrash(t *testing.T) {
 			t.Fatalf("session holds the message %d times, want exactly once", n)
 		}
 	})
+}
+
+func TestRebootWithFullPool(t *testing.T) {
+	h := newHarness(t, fakeBackend, "  maxProcesses: 1", "web", "api")
+	r := h.ask("web", "api", "before reboot")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	old, fresh, err := h.b.Reboot(ctx, "web", "api")
+	if err != nil {
+		t.Fatalf("reboot with the pool full: %v", err)
+	}
+	if old != r.SessionID || fresh == old {
+		t.Fatalf("reboot: old %s fresh %s, want old %s and a new id", old, fresh, r.SessionID)
+	}
+	if r2 := h.ask("web", "api", "after reboot"); r2.SessionID != fresh || r2.Status != models.MessageAnswered {
+		t.Fatalf("after reboot: %+v", r2)
+	}
+	if _, err := os.Stat(h.sessionFile("api", old)); err != nil {
+		t.Fatalf("the old session file must be kept: %v", err)
+	}
 }

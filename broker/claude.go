@@ -60,10 +60,9 @@ type claude struct {
 	sessionID string
 	started   time.Time
 
-	events   chan event    // closed when stdout ends
-	done     chan struct{} // closed when the process has exited
-	err      error         // exit error, valid after done
-	released chan struct{} // closed once the broker has freed its pool slot
+	events chan event    // closed when stdout ends
+	done   chan struct{} // closed when the process has exited
+	err    error         // exit error, valid after done
 
 	writeMu sync.Mutex
 	nextReq int
@@ -80,7 +79,6 @@ func startClaude(ctx context.Context, r proc.Runner, spec proc.Spec, sessionID s
 		started:   time.Now(),
 		events:    make(chan event, 64),
 		done:      make(chan struct{}),
-		released:  make(chan struct{}),
 	}
 	readDone := make(chan struct{})
 	go func() {

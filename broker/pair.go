@@ -64,32 +64,32 @@ func (p *pair) stopIfIdle(b *Broker, reason string) bool {
 	if !p.mu.TryLock() {
 		return false
 	}
+	defer p.mu.Unlock()
 	if p.cl == nil || p.busy {
-		p.mu.Unlock()
 		return false
 	}
-	cl := p.cl
-	p.cl = nil
-	p.state = models.ProcessStopped
-	p.lastReason = reason
-	p.mu.Unlock()
-	cl.stop(3 * time.Second)
-	b.setProcessState(cl.sessionID, models.ProcessStopped)
+	p.stopLocked(b, reason)
 	return true
 }
 
 // stopProcess stops the process even mid-turn; the turn then fails.
 func (p *pair) stopProcess(b *Broker, reason string) {
 	p.mu.Lock()
-	cl := p.cl
-	p.lastReason = reason
-	p.mu.Unlock()
-	if cl == nil {
-		return
+	defer p.mu.Unlock()
+	if p.cl != nil {
+		p.stopLocked(b, reason)
 	}
+}
+
+// stopLocked stops the pair's process and returns once it has exited. The
+// pair stays locked meanwhile, so no new process for the same session can
+// start while the old one is still writing its session file.
+func (p *pair) stopLocked(b *Broker, reason string) {
+	cl := p.cl
+	p.cl = nil
+	p.state = models.ProcessStopped
+	p.lastReason = reason
 	cl.stop(3 * time.Second)
-	// The exit watcher clears p.cl and releases the slot.
-	<-cl.released
 	b.setProcessState(cl.sessionID, models.ProcessStopped)
 }
 
@@ -112,13 +112,8 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair) (*claude, *models.S
 		return p.cl, sess, nil
 	}
 	if p.cl != nil {
-		// Rebooted under us or died: let the watcher clean it up.
-		old := p.cl
-		p.cl = nil
-		p.mu.Unlock()
-		old.stop(3 * time.Second)
-		<-old.released
-		p.mu.Lock()
+		// Died, or its session was rebooted: make sure it is gone first.
+		p.stopLocked(b, "replaced")
 	}
 	runner, err := b.runners.For(p.team)
 	if err != nil {
@@ -232,18 +227,17 @@ func claudeArgs(t *configs.Team, sessionID string, resume bool) []string {
 	return args
 }
 
-// watch notices the process exiting, for whatever reason, and frees its slot.
+// watch notices the process exiting, for whatever reason, and frees its
+// pool slot at once: the slot must not wait for the pair's lock, which a
+// stopper may hold while it starts the next process.
 func (b *Broker) watch(p *pair, cl *claude) {
 	<-cl.done
+	b.releaseSlot()
 	p.mu.Lock()
 	if p.cl == cl {
 		p.cl = nil
-		if p.state != models.ProcessStopped {
-			p.state = models.ProcessStopped
-		}
+		p.state = models.ProcessStopped
 	}
 	p.mu.Unlock()
-	b.releaseSlot()
-	close(cl.released)
 	b.log.Debug("claude exited", "pair", p.key, "session", cl.sessionID, "err", cl.err)
 }
