@@ -20,7 +20,8 @@ type Options struct {
 	Store   *models.Store
 	Runners Runners
 	Logger  *slog.Logger
-	// Logs, when set, is the ring the get_logs tool reads.
+	// Logs, when set, is the ring the get_logs tool reads; Logger should
+	// write into it (see LogRing.Handler).
 	Logs *LogRing
 	// LocalConfigDir is CLAUDE_CONFIG_DIR as local Claude processes see it
 	// ("" means ~/.claude).
@@ -58,9 +59,6 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
-	}
-	if opts.Logs != nil {
-		log = slog.New(opts.Logs.Handler(log.Handler()))
 	}
 	max := cfg.Settings.MaxProcesses
 	if max < 1 {

@@ -124,8 +124,9 @@ func (h *harness) open() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(h.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b, err := New(ctx, h.cfg, Options{Store: st, LocalConfigDir: h.configDir, Logs: NewLogRing(100), Logger: log,
+	ring := NewLogRing(100)
+	log := slog.New(ring.Handler(slog.NewTextHandler(h.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
+	b, err := New(ctx, h.cfg, Options{Store: st, LocalConfigDir: h.configDir, Logs: ring, Logger: log,
 		Runners: h.runners})
 	if err != nil {
 		h.t.Fatal(err)

@@ -106,9 +106,7 @@ func (r *Runner) Start(ctx context.Context, spec proc.Spec) (proc.Process, error
 	cmd := exec.Command(path, spec.Args...)
 	cmd.Dir = spec.Dir
 	cmd.Env = env
-	// Claude Code starts its own children (tools, MCP servers); a group of
-	// their own lets Kill take them all down together.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procAttr()
 	stderr := &ring{limit: stderrLimit}
 	cmd.Stderr = stderr
 	cmd.WaitDelay = waitDelay

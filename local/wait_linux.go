@@ -2,6 +2,7 @@ package local
 
 import (
 	"errors"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,4 +17,12 @@ func awaitExit(pid int) {
 			return
 		}
 	}
+}
+
+// procAttr puts Claude Code in a process group of its own, so Kill takes its
+// children (tools, MCP servers) down with it, and has the kernel kill it if
+// the broker dies: a restarted broker must not find the old process still
+// writing the session it resumes.
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }

@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// StartTimeout bounds how long Connect waits for a daemon it started to
+// accept connections.
+const StartTimeout = 15 * time.Second
+
+// StartFunc starts a daemon in the background and returns at once. exited,
+// when not nil, yields once if that daemon process ends, so a daemon that
+// cannot start (a bad config) is reported at once, not after StartTimeout.
+type StartFunc func(ctx context.Context) (exited <-chan error, err error)
+
+// ConnectOptions configure Connect.
+type ConnectOptions struct {
+	Socket  string
+	Caller  string
+	Version string
+	// Start, when set, starts the daemon if none answers on Socket.
+	Start  StartFunc
+	Logger *slog.Logger
+}
+
+// NotRunningError says no daemon answers on a socket and none was started.
+type NotRunningError struct {
+	Socket string
+	Err    error
+}
+
+func (e *NotRunningError) Error() string {
+	return fmt.Sprintf("no switchboard daemon is running on %s (start one with: switchboard serve)", e.Socket)
+}
+
+func (e *NotRunningError) Unwrap() error { return e.Err }
+
+// Connect returns a connection to the daemon on Socket that has said hello
+// as Caller and is ready for MCP. When no daemon answers and Start is set,
+// it starts one and waits for it.
+func Connect(ctx context.Context, opts ConnectOptions) (net.Conn, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	conn, err := dial(ctx, opts)
+	if err == nil || opts.Start == nil {
+		if err != nil {
+			return nil, &NotRunningError{Socket: opts.Socket, Err: err}
+		}
+		return conn, nil
+	}
+	release, lerr := lockStart(opts.Socket)
+	if lerr != nil {
+		return nil, lerr
+	}
+	defer release()
+	// Another client may have started it while we waited for the start lock.
+	if conn, err := dial(ctx, opts); err == nil {
+		return conn, nil
+	}
+	log.Info("starting the switchboard daemon", "socket", opts.Socket)
+	exited, err := opts.Start(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("start the switchboard daemon: %w", err)
+	}
+	deadline := time.NewTimer(StartTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			return nil, fmt.Errorf("the switchboard daemon did not answer on %s within %s: %w", opts.Socket, StartTimeout, err)
+		case exitErr := <-exited:
+			if conn, err := dial(ctx, opts); err == nil {
+				return conn, nil
+			}
+			return nil, fmt.Errorf("the switchboard daemon exited at start: %w", exitErr)
+		case <-tick.C:
+			var conn net.Conn
+			if conn, err = dial(ctx, opts); err == nil {
+				return conn, nil
+			}
+		}
+	}
+}
+
+// dial connects and sends the hello line.
+func dial(ctx context.Context, opts ConnectOptions) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", opts.Socket)
+	if err != nil {
+		return nil, err
+	}
+	hello, err := json.Marshal(Hello{Caller: opts.Caller, Version: opts.Version})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if _, err := conn.Write(append(hello, '\n')); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("say hello to the daemon on %s: %w", opts.Socket, err)
+	}
+	return conn, nil
+}
+
+// Running reports whether a daemon answers on socket.
+func Running(ctx context.Context, socket string) bool {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", socket)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}

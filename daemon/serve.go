@@ -1,0 +1,324 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/switchboard-mcp/switchboard/broker"
+	"github.com/switchboard-mcp/switchboard/configs"
+)
+
+// Hello is the one JSON line a client sends on connecting, before MCP.
+type Hello struct {
+	// Caller is the default fromTeam of the connection ("" means "user").
+	Caller string `json:"caller"`
+	// Version is the client's switchboard version, logged when it differs
+	// from the daemon's (a daemon left running across an upgrade).
+	Version string `json:"version,omitempty"`
+}
+
+// CallerHeader carries the caller's team on the HTTP endpoint.
+const CallerHeader = "X-Switchboard-Caller"
+
+const (
+	helloTimeout  = 10 * time.Second
+	maxHelloBytes = 4 << 10
+)
+
+// Options configure Serve.
+type Options struct {
+	// Lock is the daemon lock for the socket to listen on; the caller
+	// releases it after closing the broker.
+	Lock *Lock
+	// HTTPAddr, when set, is a loopback address to serve streamable-HTTP
+	// MCP on.
+	HTTPAddr string
+	Broker   *broker.Broker
+	// Version is the daemon's version, compared with each client's.
+	Version string
+	Logger  *slog.Logger
+}
+
+// Serve listens on the locked socket (mode 0600, replacing a stale socket
+// left by a crash) and, when HTTPAddr is set, on that loopback address, and
+// serves the broker's MCP tools to every client until ctx ends. It then
+// stops accepting, closes every connection and removes the socket; the
+// caller closes the broker and store and releases the lock.
+func Serve(ctx context.Context, opts Options) error {
+	if opts.Lock == nil || opts.Lock.f == nil {
+		return errors.New("daemon.Serve needs the daemon lock: call Acquire first")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	socket := opts.Lock.Socket()
+	if err := removeStale(socket, log); err != nil {
+		return err
+	}
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", socket, err)
+	}
+	// The directory is 0700 already; the mode is belt and braces for a
+	// socket directory the user made group-readable.
+	if err := os.Chmod(socket, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("restrict %s to its owner: %w", socket, err)
+	}
+	s := &server{opts: opts, log: log, conns: make(map[net.Conn]struct{})}
+
+	var hsrv *http.Server
+	var hln net.Listener
+	if opts.HTTPAddr != "" {
+		hln, err = listenLoopback(opts.HTTPAddr)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		h := mcp.NewStreamableHTTPHandler(func(r *http.Request) *mcp.Server {
+			return broker.NewMCPServer(opts.Broker, r.Header.Get(CallerHeader))
+		}, &mcp.StreamableHTTPOptions{Logger: log})
+		hsrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	}
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	wg.Go(func() { errc <- s.accept(sctx, ln) })
+	if hsrv != nil {
+		wg.Go(func() {
+			if err := hsrv.Serve(hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve http on %s: %w", opts.HTTPAddr, err)
+			}
+		})
+		log.Info("serving streamable-HTTP MCP", "addr", hln.Addr().String())
+	}
+	log.Info("switchboard daemon listening", "socket", socket, "pid", os.Getpid(), "version", opts.Version)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	cancel()
+	ln.Close()
+	if hsrv != nil {
+		shctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := hsrv.Shutdown(shctx); err != nil {
+			hsrv.Close()
+		}
+		done()
+	}
+	s.closeAll()
+	wg.Wait()
+	s.handlers.Wait()
+	if err := os.Remove(socket); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Warn("remove socket", "socket", socket, "err", err)
+	}
+	log.Info("switchboard daemon stopped listening", "socket", socket)
+	return serveErr
+}
+
+// listenLoopback listens on addr only if it is a loopback address: the HTTP
+// endpoint has no authentication, so other machines must not reach it.
+func listenLoopback(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("httpAddr %q is not host:port", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("httpAddr %q is not a loopback address; use 127.0.0.1:PORT or [::1]:PORT", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	// "localhost" is whatever the hosts file says; check what it became.
+	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		ln.Close()
+		return nil, fmt.Errorf("httpAddr %q resolved to %s, which is not a loopback address", addr, ln.Addr())
+	}
+	return ln, nil
+}
+
+// removeStale removes a socket file left by a daemon that died without
+// cleaning up. Holding the lock proves nobody listens on it; anything that is
+// not a socket is left alone, so a mistyped settings.socket cannot delete a
+// user's file.
+func removeStale(socket string, log *slog.Logger) error {
+	fi, err := os.Lstat(socket)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check %s: %w", socket, err)
+	}
+	if fi.Mode()&fs.ModeSocket == 0 {
+		return fmt.Errorf("%s exists and is not a socket; move it away or set another settings.socket", socket)
+	}
+	if err := os.Remove(socket); err != nil {
+		return fmt.Errorf("remove stale socket %s: %w", socket, err)
+	}
+	log.Info("replaced a stale socket left by an earlier daemon", "socket", socket)
+	return nil
+}
+
+type server struct {
+	opts     Options
+	log      *slog.Logger
+	handlers sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{}
+}
+
+func (s *server) accept(ctx context.Context, ln net.Listener) error {
+	backoff := 5 * time.Millisecond
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of file descriptors and the like: wait and retry, as
+			// net/http does, rather than taking the daemon down.
+			s.log.Warn("accept on the daemon socket", "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		if !s.track(conn) {
+			conn.Close()
+			return nil
+		}
+		s.handlers.Go(func() {
+			defer s.untrack(conn)
+			s.handle(ctx, conn)
+		})
+	}
+}
+
+func (s *server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	c.Close()
+}
+
+func (s *server) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+}
+
+// handle reads the hello line, then serves MCP on the connection until the
+// client leaves or the daemon stops.
+func (s *server) handle(ctx context.Context, conn net.Conn) {
+	br := bufio.NewReader(conn)
+	_ = conn.SetReadDeadline(time.Now().Add(helloTimeout))
+	line, err := readLine(br, maxHelloBytes)
+	if err != nil {
+		// A bare connect-and-close is how Running probes; not worth a warning.
+		lvl := slog.LevelWarn
+		if errors.Is(err, io.EOF) {
+			lvl = slog.LevelDebug
+		}
+		s.log.Log(ctx, lvl, "client left before saying hello", "err", err)
+		return
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	var h Hello
+	if err := json.Unmarshal(line, &h); err != nil {
+		s.log.Warn("client hello is not JSON", "err", err)
+		return
+	}
+	if h.Caller != "" {
+		if err := configs.ValidTeamName(h.Caller); err != nil {
+			s.log.Warn("client hello names an invalid caller", "caller", h.Caller, "err", err)
+			return
+		}
+	}
+	log := s.log.With("caller", h.Caller)
+	if h.Version != "" && s.opts.Version != "" && h.Version != s.opts.Version {
+		log.Warn("client and daemon versions differ; restart the daemon to run the new version", "client", h.Version, "daemon", s.opts.Version)
+	}
+	srv := broker.NewMCPServer(s.opts.Broker, h.Caller)
+	sess, err := srv.Connect(ctx, &mcp.IOTransport{Reader: readCloser{br, conn}, Writer: conn}, nil)
+	if err != nil {
+		log.Warn("start MCP session", "err", err)
+		return
+	}
+	log.Debug("client connected")
+	if err := sess.Wait(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		log.Debug("client session ended", "err", err)
+	}
+}
+
+// readCloser reads through the hello line's buffer and closes the conn.
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine returns the next line without its "\n" (or "\r\n"), reading at
+// most max bytes (0: no limit). At EOF after a partial line it returns the
+// line and io.EOF.
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		line = append(line, chunk...)
+		if max > 0 && len(line) > max {
+			return nil, fmt.Errorf("%w (over %d bytes)", errLineTooLong, max)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if n := len(line); n > 0 && line[n-1] == '\n' {
+			line = line[:n-1]
+			if n > 1 && line[n-2] == '\r' {
+				line = line[:n-2]
+			}
+		}
+		if err != nil && len(line) == 0 {
+			return nil, err
+		}
+		return line, err
+	}
+}
