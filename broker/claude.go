@@ -173,14 +173,16 @@ type turnResult struct {
 //
 // Claude prints a system/init line as each turn starts; when none comes
 // within initTimeout the process is taken to be stuck (errNoInit).
-func (c *claude) turn(ctx context.Context, text string, initTimeout time.Duration, progress func(string)) (turnResult, error) {
+// started, when set, is called once Claude has begun the turn (its first
+// event), which is when an interrupt can reach it.
+func (c *claude) turn(ctx context.Context, text string, initTimeout time.Duration, started func(), progress func(string)) (turnResult, error) {
 	// Drop anything left over from an earlier, abandoned turn.
 	c.drain()
 	start := time.Now()
 	if err := c.writeLine(userLine{Type: "user", Message: userMessage{Role: "user", Content: []textContent{{Type: "text", Text: text}}}}); err != nil {
 		return turnResult{}, c.exitError(err)
 	}
-	r, err := c.await(ctx, initTimeout, progress)
+	r, err := c.await(ctx, initTimeout, started, progress)
 	r.Duration = time.Since(start)
 	return r, err
 }
@@ -189,9 +191,9 @@ func (c *claude) turn(ctx context.Context, text string, initTimeout time.Duratio
 var errNoInit = errors.New("claude did not start the turn")
 
 // turnEnd waits for the result that ends the running turn.
-func (c *claude) turnEnd(ctx context.Context) (turnResult, error) { return c.await(ctx, 0, nil) }
+func (c *claude) turnEnd(ctx context.Context) (turnResult, error) { return c.await(ctx, 0, nil, nil) }
 
-func (c *claude) await(ctx context.Context, initTimeout time.Duration, progress func(string)) (turnResult, error) {
+func (c *claude) await(ctx context.Context, initTimeout time.Duration, started func(), progress func(string)) (turnResult, error) {
 	var initC <-chan time.Time
 	if initTimeout > 0 {
 		t := time.NewTimer(initTimeout)
@@ -207,6 +209,10 @@ func (c *claude) await(ctx context.Context, initTimeout time.Duration, progress 
 				return turnResult{}, c.exitError(io.ErrUnexpectedEOF)
 			}
 			initC = nil
+			if started != nil {
+				started()
+				started = nil
+			}
 			switch e.Type {
 			case "assistant":
 				if t := e.text(); t != "" && progress != nil {

@@ -467,8 +467,10 @@ func (b *Broker) Cancel(ctx context.Context, from, to string) (uint64, error) {
 		return 0, fmt.Errorf("nothing to cancel: team %s is not answering %s", to, from)
 	}
 	p.cancelled = true
-	if err := p.cl.interrupt(); err != nil {
-		return 0, fmt.Errorf("interrupt %s->%s: %w", from, to, err)
+	if p.turnStarted {
+		if err := p.cl.interrupt(); err != nil {
+			return 0, fmt.Errorf("interrupt %s->%s: %w", from, to, err)
+		}
 	}
 	return p.current, nil
 }

@@ -23,14 +23,15 @@ type pair struct {
 	team *configs.Team
 	kick chan struct{}
 
-	mu         sync.Mutex
-	cl         *claude
-	state      models.ProcessState
-	busy       bool
-	current    uint64 // message being answered
-	cancelled  bool   // session_cancel hit the current turn
-	lastUsed   time.Time
-	lastReason string
+	mu          sync.Mutex
+	cl          *claude
+	state       models.ProcessState
+	busy        bool
+	current     uint64 // message being answered
+	cancelled   bool   // session_cancel hit the current turn
+	turnStarted bool   // Claude has begun the current turn
+	lastUsed    time.Time
+	lastReason  string
 }
 
 func (p *pair) poke() {

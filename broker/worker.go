@@ -106,7 +106,7 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 		return
 	}
 	p.mu.Lock()
-	p.busy, p.current, p.cancelled = true, m.ID, false
+	p.busy, p.current, p.cancelled, p.turnStarted = true, m.ID, false, false
 	p.state = models.ProcessBusy
 	p.mu.Unlock()
 	b.setProcessState(sess.SessionID, models.ProcessBusy)
@@ -158,7 +158,17 @@ func (b *Broker) runTurn(ctx context.Context, p *pair, cl *claude, m *models.Mes
 	tctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	progress := func(text string) { b.progress(m.ID, text) }
-	res, err := cl.turn(tctx, text, p.team.EffectiveSessionInitTimeout(b.cfg.Settings), progress)
+	started := func() {
+		// A session_cancel that came before Claude began the turn is
+		// carried out now; sent earlier it would have hit an idle process.
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.turnStarted = true
+		if p.cancelled {
+			_ = cl.interrupt()
+		}
+	}
+	res, err := cl.turn(tctx, text, p.team.EffectiveSessionInitTimeout(b.cfg.Settings), started, progress)
 	if errors.Is(err, errNoInit) {
 		p.stopProcess(b, err.Error())
 		return res, err
