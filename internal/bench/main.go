@@ -1,0 +1,162 @@
+// Command bench measures switchboard against the real Claude Code binary and
+// the fake Messages API, locally and over Debian's sshd on loopback, and
+// writes the method and the figures to a Markdown file (BENCHMARKS.md).
+//
+// Every comparison runs its baseline and its subject interleaved in the same
+// run, and every loop is bounded in count and in wall-clock time. It reports;
+// it asserts nothing about speed.
+//
+//	SWITCHBOARD_CLAUDE=/path/to/claude go run ./internal/bench -out BENCHMARKS.md
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+func main() {
+	var (
+		out      = flag.String("out", "BENCHMARKS.md", "Markdown file to write")
+		warmN    = flag.Int("warm", 30, "warm asks per arm")
+		coldN    = flag.Int("cold", 6, "cold asks per arm")
+		rounds   = flag.Int("rounds", 6, "rounds of 20 concurrent asks per arm")
+		maxTotal = flag.Duration("max", 15*time.Minute, "wall-clock cap for the whole run")
+		store    = flag.Bool("store", true, "run the store benchmarks in models/")
+	)
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+	claude := os.Getenv("SWITCHBOARD_CLAUDE")
+	if claude == "" {
+		log.Fatal("set SWITCHBOARD_CLAUDE to the claude binary (make bench does)")
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *maxTotal)
+	defer cancel()
+	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*out, []byte(r.markdown()), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("wrote %s", *out)
+}
+
+// limits are the sample counts; each phase also has a wall-clock cap.
+type limits struct {
+	warm, cold, rounds int
+	store              bool
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("run from inside the switchboard module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, error) {
+	start := time.Now()
+	rep := &report{started: start, limits: lim}
+	if err := rep.machine(ctx, claude); err != nil {
+		return nil, err
+	}
+	log.Print("setting up: fake API, two sshd on 127.0.0.1, switchboard binary")
+	w, err := newWorld(ctx, claude, moduleRoot)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+
+	// The product daemon: local teams, reached through `switchboard mcp`.
+	prodTeams := []teamSpec{{name: "warm"}, {name: "cold"}}
+	for i := range 20 {
+		prodTeams = append(prodTeams, teamSpec{name: fmt.Sprintf("m%02d", i)})
+	}
+	prodCfg, err := w.config("product", prodTeams)
+	if err != nil {
+		return nil, err
+	}
+	d, err := w.startDaemon(ctx, prodCfg)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Stop()
+	if err := rep.memIdle(ctx, d); err != nil {
+		return nil, err
+	}
+	cl, err := w.connect(ctx, prodCfg, "bench")
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+
+	// The in-process broker: 10 local teams, 5 on each SSH host, and one
+	// remote team that gets a new SSH connection for each cold start.
+	var inTeams []teamSpec
+	for i := range 10 {
+		inTeams = append(inTeams, teamSpec{name: fmt.Sprintf("l%02d", i)})
+	}
+	for i := range 10 {
+		inTeams = append(inTeams, teamSpec{name: fmt.Sprintf("r%02d", i), host: w.hosts[i/5].Alias})
+	}
+	inTeams = append(inTeams, teamSpec{name: "rnew", host: w.hosts[0].Alias})
+	inCfg, err := w.config("inproc", inTeams)
+	if err != nil {
+		return nil, err
+	}
+	b, err := w.startInproc(ctx, inCfg, "rnew")
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+
+	phases := []struct {
+		name string
+		cap  time.Duration
+		f    func(context.Context) error
+	}{
+		{"warm asks, local", 2 * time.Minute, func(ctx context.Context) error { return rep.warmLocal(ctx, w, cl, b) }},
+		{"warm asks, SSH", 2 * time.Minute, func(ctx context.Context) error { return rep.warmSSH(ctx, w, b) }},
+		{"cold asks", 4 * time.Minute, func(ctx context.Context) error { return rep.coldAsks(ctx, w, cl, b) }},
+		{"20 teams at once", 4 * time.Minute, func(ctx context.Context) error { return rep.load(ctx, w, b) }},
+		{"memory with 20 live processes", 2 * time.Minute, func(ctx context.Context) error { return rep.memLive(ctx, w, cl, d) }},
+		{"memory with 10,000 sessions", 2 * time.Minute, func(ctx context.Context) error { return rep.memSeeded(ctx, w, prodTeams) }},
+		{"store benchmarks", 5 * time.Minute, func(ctx context.Context) error { return rep.store(ctx, moduleRoot) }},
+	}
+	for _, ph := range phases {
+		if ph.name == "store benchmarks" && !lim.store {
+			continue
+		}
+		log.Printf("phase: %s", ph.name)
+		pctx, cancel := context.WithTimeout(ctx, ph.cap)
+		err := ph.f(pctx)
+		cancel()
+		if err != nil {
+			// A failed phase is reported, and the rest still run.
+			log.Printf("phase %s: %v", ph.name, err)
+			rep.failures = append(rep.failures, fmt.Sprintf("%s: %v", ph.name, err))
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	rep.elapsed = time.Since(start)
+	rep.endLoad = loadAvg()
+	return rep, nil
+}
