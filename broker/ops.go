@@ -274,12 +274,19 @@ type PairStatus struct {
 // TeamStatus is what team_status reports for one team.
 type TeamStatus struct {
 	TeamInfo
-	Reachable bool                           `json:"reachable"`
-	Problem   string                         `json:"problem,omitempty"`
-	Sessions  []PairStatus                   `json:"sessions"`
-	Messages  map[models.MessageStatus]int64 `json:"messages"`
-	LastUsed  *time.Time                     `json:"lastUsed,omitempty"`
+	Reachable bool   `json:"reachable"`
+	Problem   string `json:"problem,omitempty"`
+	// SessionCount counts every session to the team; Sessions lists the
+	// most recently used of them.
+	SessionCount int64                          `json:"sessionCount"`
+	Sessions     []PairStatus                   `json:"sessions"`
+	Messages     map[models.MessageStatus]int64 `json:"messages"`
+	LastUsed     *time.Time                     `json:"lastUsed,omitempty"`
 }
+
+// statusSessions is how many of a team's sessions team_status lists: a team
+// asked by thousands of pairs must not load them all.
+const statusSessions = 50
 
 // pinger is what a runner offers when it can check its host cheaply.
 type pinger interface {
@@ -312,7 +319,14 @@ func (b *Broker) teamStatus(ctx context.Context, name string) TeamStatus {
 	t, _ := b.cfg.Team(name)
 	st := TeamStatus{TeamInfo: TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path}, Sessions: []PairStatus{}}
 	st.Reachable, st.Problem = b.reachable(ctx, t)
-	sessions, err := b.store.ListSessions(ctx, models.SessionFilter{ToTeam: name})
+	filter := models.SessionFilter{ToTeam: name}
+	n, err := b.store.CountSessions(ctx, filter)
+	if err != nil {
+		st.Problem = join(st.Problem, "count sessions: "+err.Error())
+	}
+	st.SessionCount = n
+	filter.Limit = statusSessions
+	sessions, err := b.store.ListSessions(ctx, filter)
 	if err != nil {
 		st.Problem = join(st.Problem, "read sessions: "+err.Error())
 	}

@@ -105,7 +105,7 @@ func (b *Broker) setProcessState(sessionID string, s models.ProcessState) {
 func (b *Broker) ensureProcess(ctx context.Context, p *pair) (*claude, *models.Session, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	sess, _, err := b.store.GetOrCreateSession(ctx, p.key.from, p.key.to)
+	sess, created, err := b.store.GetOrCreateSession(ctx, p.key.from, p.key.to)
 	if err != nil {
 		return nil, nil, fmt.Errorf("session for %s: %w", p.key, err)
 	}
@@ -125,7 +125,7 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair) (*claude, *models.S
 	}
 	p.state = models.ProcessStarting
 	b.setProcessState(sess.SessionID, models.ProcessStarting)
-	cl, err := b.spawn(ctx, p, runner, sess)
+	cl, err := b.spawn(ctx, p, runner, sess, created)
 	if err != nil {
 		b.releaseSlot()
 		p.state = models.ProcessError
@@ -144,20 +144,26 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair) (*claude, *models.S
 
 // spawn starts Claude for a session: --resume when its file exists on the
 // team's host, --session-id when it does not (new, or deleted behind our back).
-func (b *Broker) spawn(ctx context.Context, p *pair, runner proc.Runner, sess *models.Session) (*claude, error) {
-	file, err := b.sessionFile(ctx, runner, p.team, sess.SessionID)
-	if err != nil {
-		return nil, err
-	}
-	_, statErr := runner.Files().Stat(ctx, file)
-	exists := statErr == nil
-	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
-		return nil, fmt.Errorf("check session file %s on %s: %w", file, runner.Where(), statErr)
-	}
-	if !exists && sess.MessageCount > 0 {
-		note := fmt.Sprintf("session file %s was missing on %s; started a new conversation under the same session id", file, runner.Where())
-		b.log.Warn(note, "pair", p.key, "session", sess.SessionID)
-		_ = b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, note)
+//
+// A session record created just now has no file yet, and not looking saves a
+// remote team's first start an SFTP round trip on a fresh connection.
+func (b *Broker) spawn(ctx context.Context, p *pair, runner proc.Runner, sess *models.Session, created bool) (*claude, error) {
+	exists := false
+	if !created {
+		file, err := b.sessionFile(ctx, runner, p.team, sess.SessionID)
+		if err != nil {
+			return nil, err
+		}
+		_, statErr := runner.Files().Stat(ctx, file)
+		exists = statErr == nil
+		if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
+			return nil, fmt.Errorf("check session file %s on %s: %w", file, runner.Where(), statErr)
+		}
+		if !exists && sess.MessageCount > 0 {
+			note := fmt.Sprintf("session file %s was missing on %s; started a new conversation under the same session id", file, runner.Where())
+			b.log.Warn(note, "pair", p.key, "session", sess.SessionID)
+			_ = b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, note)
+		}
 	}
 	args := claudeArgs(p.team, sess.SessionID, exists)
 	spec := proc.Spec{Dir: p.team.Path, Command: p.team.ClaudePath, Args: args, Env: p.team.Env}

@@ -94,6 +94,28 @@ type SessionFilter struct {
 
 // ListSessions returns the sessions matching f, most recently used first.
 func (s *Store) ListSessions(ctx context.Context, f SessionFilter) ([]Session, error) {
+	q := s.filterSessions(ctx, f)
+	if f.Limit > 0 {
+		q = q.Limit(f.Limit)
+	}
+	var out []Session
+	if err := q.Order(recentExpr + " DESC").Order("id DESC").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	return out, nil
+}
+
+// CountSessions counts the sessions ListSessions would return without a
+// Limit, without loading them.
+func (s *Store) CountSessions(ctx context.Context, f SessionFilter) (int64, error) {
+	var n int64
+	if err := s.filterSessions(ctx, f).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count sessions: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Store) filterSessions(ctx context.Context, f SessionFilter) *gorm.DB {
 	q := s.db.WithContext(ctx).Model(&Session{})
 	if f.Team != "" {
 		q = q.Where("from_team = ? OR to_team = ?", f.Team, f.Team)
@@ -110,14 +132,7 @@ func (s *Store) ListSessions(ctx context.Context, f SessionFilter) ([]Session, e
 	if !f.Since.IsZero() {
 		q = q.Where(recentExpr+" >= ?", utc(f.Since))
 	}
-	if f.Limit > 0 {
-		q = q.Limit(f.Limit)
-	}
-	var out []Session
-	if err := q.Order(recentExpr + " DESC").Order("id DESC").Find(&out).Error; err != nil {
-		return nil, fmt.Errorf("list sessions: %w", err)
-	}
-	return out, nil
+	return q
 }
 
 // updateSession applies values to the session with the given id and

@@ -301,6 +301,15 @@ func TestListSessions(t *testing.T) {
 			if !slices.Equal(names, tt.want) {
 				t.Errorf("ListSessions(%+v) = %v, want %v", tt.f, names, tt.want)
 			}
+			unlimited := tt.f
+			unlimited.Limit = 0
+			all, err := s.ListSessions(ctx, unlimited)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.CountSessions(ctx, tt.f); err != nil || n != int64(len(all)) {
+				t.Errorf("CountSessions(%+v) = %d, %v; want %d", tt.f, n, err, len(all))
+			}
 		})
 	}
 }

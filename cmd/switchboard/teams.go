@@ -45,7 +45,7 @@ func (a *app) teams(ctx context.Context) error {
 	fmt.Fprintln(tw, "NAME\tWHERE\tPATH\tSTATE\tSESSIONS")
 	var problems []string
 	for _, t := range out.Teams {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", t.Name, t.Where, t.Path, teamState(t), len(t.Sessions))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", t.Name, t.Where, t.Path, teamState(t), t.SessionCount)
 		if t.Problem != "" {
 			problems = append(problems, fmt.Sprintf("%s: %s", t.Name, t.Problem))
 		}
