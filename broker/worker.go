@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/switchboard-mcp/switchboard/models"
@@ -102,7 +103,11 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 		return
 	}
 	if err := b.store.MarkDelivering(ctx, m.ID, sess.SessionID, time.Now()); err != nil {
-		b.log.Error("mark message delivering", "id", m.ID, "err", err)
+		// Never write a message whose delivery could not be recorded: a
+		// crash would then leave no trace of it and it would go twice.
+		if ctx.Err() == nil {
+			b.notStarted(m, fmt.Errorf("record delivery of message %d: %w", m.ID, err))
+		}
 		return
 	}
 	p.mu.Lock()
@@ -203,7 +208,13 @@ func (b *Broker) notStarted(m *models.Message, err error) {
 	backoff = min(backoff, 15*time.Minute)
 	next := time.Now().Add(backoff)
 	b.log.Warn("team unreachable; will retry", "message", m.ID, "to", m.ToTeam, "retry_at", next, "err", err)
-	if rerr := b.store.RetryMessage(b.ctx, m.ID, next, err.Error()); rerr != nil {
+	retry := b.store.RetryMessage
+	if m.DeliveredAt != nil {
+		// It may have reached Claude before: keep that on record so the
+		// retry checks the session file instead of sending it again.
+		retry = b.store.PostponeMessage
+	}
+	if rerr := retry(b.ctx, m.ID, next, err.Error()); rerr != nil {
 		b.log.Error("requeue message", "id", m.ID, "err", rerr)
 	}
 	b.notify(m.ID, nil, err)
@@ -221,9 +232,13 @@ func (b *Broker) recovered(ctx context.Context, p *pair, m *models.Message, sess
 		return false
 	}
 	entries, err := readTranscript(ctx, runner.Files(), file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false // no transcript, so it never reached Claude
+	}
 	if err != nil {
-		b.log.Warn("read session file to recover a message; delivering again", "message", m.ID, "err", err)
-		return false
+		// Unknown whether it reached Claude: wait rather than risk a second copy.
+		b.notStarted(m, fmt.Errorf("read session file %s on %s to settle message %d: %w", file, runner.Where(), m.ID, err))
+		return true
 	}
 	delivered, answer := recoverAnswer(entries, marker(m.ID)+" ")
 	if !delivered {

@@ -176,6 +176,24 @@ func (s *Store) RetryMessage(ctx context.Context, id uint64, notBefore time.Time
 	return nil
 }
 
+// PostponeMessage delays message id until notBefore, recording why, and
+// leaves everything else alone: a message that may already have reached
+// Claude keeps its DeliveredAt, so it is never taken for undelivered.
+func (s *Store) PostponeMessage(ctx context.Context, id uint64, notBefore time.Time, errText string) error {
+	ok, err := s.updateUnfinished(ctx, id, map[string]any{
+		"not_before": utc(notBefore),
+		"error":      errText,
+		"attempts":   gorm.Expr("attempts + 1"),
+	})
+	if err == nil && !ok {
+		err = ErrFinished
+	}
+	if err != nil {
+		return fmt.Errorf("postpone message %d: %w", id, err)
+	}
+	return nil
+}
+
 // ExpireMessages marks queued messages whose ExpiresAt has passed at now as
 // expired, keeping their last delivery error in the explanation, and returns
 // how many it expired.

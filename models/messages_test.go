@@ -321,3 +321,20 @@ func TestMessageStatusFinal(t *testing.T) {
 		}
 	}
 }
+
+func TestPostponeKeepsDelivery(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := enqueue(t, s, &Message{FromTeam: "web", ToTeam: "api", Text: "x"})
+	mustDo(t, s.MarkDelivering(ctx, m.ID, "sess-1", at))
+	mustDo(t, s.PostponeMessage(ctx, m.ID, at.Add(time.Minute), "host down"))
+	got, _ := s.MessageByID(ctx, m.ID)
+	if got.Status != MessageRunning || got.DeliveredAt == nil || got.Attempts != 2 ||
+		got.Error != "host down" || !got.NotBefore.Equal(at.Add(time.Minute)) {
+		t.Fatalf("after PostponeMessage: %+v", got)
+	}
+	if next, err := s.NextMessage(ctx, "web", "api", at); err != nil || next.ID != m.ID {
+		t.Fatalf("NextMessage = %+v, %v; the postponed message stays the head", next, err)
+	}
+}
