@@ -17,6 +17,7 @@ const (
 	noCmdMarker  = "\x1eswitchboard-nocmd"
 	exitNoDir    = 126
 	exitNoCmd    = 127
+	exitNoReady  = 125
 	markerPrefix = "\x1eswitchboard-"
 )
 
@@ -83,7 +84,9 @@ func buildCommand(spec proc.Spec) (string, error) {
 	b.WriteString("exec 1>&3 3>&-\n")
 	fmt.Fprintf(&b, "cd %s 2>/dev/null || { printf '%s\\n' >&2; exit %d; }\n", shellQuote(spec.Dir), noDirMarker, exitNoDir)
 	fmt.Fprintf(&b, "%s || { printf '%s\\n' >&2; exit %d; }\n", check, noCmdMarker, exitNoCmd)
-	fmt.Fprintf(&b, "printf '%s%%s\\n' \"$$\" >&2\n", readyMarker)
+	// If stderr is gone (Start gave up and closed the channel), stop here
+	// even where SIGPIPE is ignored.
+	fmt.Fprintf(&b, "printf '%s%%s\\n' \"$$\" >&2 || exit %d\n", readyMarker, exitNoReady)
 	b.WriteString("exec ")
 	if len(keys) > 0 {
 		b.WriteString("env")

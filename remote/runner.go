@@ -104,6 +104,9 @@ func (r *Runner) Start(ctx context.Context, spec proc.Spec) (proc.Process, error
 	if err != nil {
 		return nil, fmt.Errorf("start %s on %s: %w", spec.Command, r.Where(), err)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start %s on %s: %w", spec.Command, r.Where(), err)
+	}
 	c, sess, err := r.session(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("start %s on %s: %w", spec.Command, r.Where(), err)
@@ -120,7 +123,7 @@ func (r *Runner) Start(ctx context.Context, spec proc.Spec) (proc.Process, error
 	}
 	p := &process{
 		r: r, c: c, sess: sess, spec: spec,
-		stdin: stdin, stdout: stdout, stderr: newStderrBuf(),
+		stdin: stdinCloser{stdin}, stdout: stdout, stderr: newStderrBuf(),
 		exited: make(chan struct{}),
 	}
 	sess.Stderr = p.stderr
@@ -138,10 +141,27 @@ func (r *Runner) Start(ctx context.Context, spec proc.Spec) (proc.Process, error
 	case <-p.exited:
 		return nil, p.Wait()
 	case <-ctx.Done():
+		// Return now rather than after the login shell. Before the ready
+		// marker only the user's shell runs: the closed channel makes its
+		// next write to stderr, the marker, fail, so the program is never
+		// exec'd. SIGKILL then would risk killing ~/.profile half-way
+		// through, leaving behind whatever lock files it held.
+		p.pid, _, _ = p.stderr.state()
 		p.Kill()
-		<-p.exited
 		return nil, fmt.Errorf("start %s on %s: %w", spec.Command, r.Where(), ctx.Err())
 	}
+}
+
+// stdinCloser makes closing stdin after the program has exited a no-op, as
+// it is for a local pipe: the SSH channel reports io.EOF once the server has
+// closed it, but nothing was lost.
+type stdinCloser struct{ io.WriteCloser }
+
+func (s stdinCloser) Close() error {
+	if err := s.WriteCloser.Close(); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
 }
 
 // process is a program running in an SSH session.
@@ -211,21 +231,54 @@ func (p *process) explain(err error) error {
 		return fmt.Errorf("%s on %s: killed", cmd, where)
 	}
 	tail := p.stderr.lastLines()
+	if isExit {
+		return &ExitError{Command: cmd, Where: where, Started: started, Stderr: tail, err: exit}
+	}
 	if tail != "" {
 		tail = ": " + tail
 	}
-	if isExit {
-		what := "exited"
-		if !started {
-			what = "exited before it started"
-		}
-		if exit.Signal() != "" {
-			return fmt.Errorf("%s on %s %s on signal %s%s", cmd, where, what, exit.Signal(), tail)
-		}
-		return fmt.Errorf("%s on %s %s with status %d%s", cmd, where, what, exit.ExitStatus(), tail)
-	}
 	return fmt.Errorf("%s on %s: %w%s", cmd, where, p.c.lostErr(), tail)
 }
+
+// ExitError reports a remote program that exited with a non-zero status or
+// died on a signal, with the end of what it wrote to stderr.
+type ExitError struct {
+	Command string // the program as given in the spec
+	Where   string // the host, as Runner.Where names it
+	// Started is false when the user's login shell exited before it ran
+	// the program, for instance because ~/.profile failed.
+	Started bool
+	Stderr  string // the recent stderr, trimmed
+	err     *ssh.ExitError
+}
+
+// ExitCode is the exit status, or -1 when a signal ended the program.
+func (e *ExitError) ExitCode() int {
+	if e.err.Signal() != "" {
+		return -1
+	}
+	return e.err.ExitStatus()
+}
+
+func (e *ExitError) Error() string {
+	what := "exited"
+	if !e.Started {
+		what = "exited before it started"
+	}
+	var msg string
+	if sig := e.err.Signal(); sig != "" {
+		msg = fmt.Sprintf("%s on %s %s on signal %s", e.Command, e.Where, what, sig)
+	} else {
+		msg = fmt.Sprintf("%s on %s %s with status %d", e.Command, e.Where, what, e.err.ExitStatus())
+	}
+	if e.Stderr != "" {
+		msg += ": " + e.Stderr
+	}
+	return msg
+}
+
+// Unwrap gives errors.As access to the *ssh.ExitError.
+func (e *ExitError) Unwrap() error { return e.err }
 
 // notFoundError is a missing remote directory or program; it matches
 // fs.ErrNotExist.

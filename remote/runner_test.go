@@ -178,9 +178,40 @@ func TestRunnerExitStatusAndStderr(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "status 3") || !strings.Contains(err.Error(), "it broke") {
 		t.Fatalf("Wait = %v, want status 3 and the stderr tail", err)
 	}
+	var exit *ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 || !exit.Started {
+		t.Errorf("Wait = %#v, want an *ExitError with ExitCode 3 for a started program", err)
+	}
 	b, _ := io.ReadAll(p.Stderr())
 	if !bytes.HasSuffix(b, []byte("it broke\n")) || len(b) > stderrMax {
 		t.Errorf("stderr: %d bytes ending %q", len(b), b[max(0, len(b)-20):])
+	}
+}
+
+func TestRunnerExitOnSignal(t *testing.T) {
+	srv := newTestServer(t)
+	r := newTestPool(t).Runner(srv.target(t))
+	_, err := run(t, r, proc.Spec{Dir: "/", Command: "sh", Args: []string{"-c", "kill -TERM $$"}}, "")
+	var exit *ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != -1 || !strings.Contains(err.Error(), "signal TERM") {
+		t.Errorf("Wait = %v, want an *ExitError on signal TERM with ExitCode -1", err)
+	}
+}
+
+// Closing stdin of a program that has already exited loses nothing, so it
+// is not an error (as with a local pipe), though the channel is gone.
+func TestRunnerCloseStdinAfterExit(t *testing.T) {
+	srv := newTestServer(t)
+	r := newTestPool(t).Runner(srv.target(t))
+	p, err := r.Start(t.Context(), proc.Spec{Dir: "/", Command: "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if err := p.Stdin().Close(); err != nil {
+		t.Errorf("close stdin after exit: %v", err)
 	}
 }
 

@@ -176,7 +176,7 @@ func (s *testServer) close() {
 	s.mu.Lock()
 	s.closed = true
 	for cmd := range s.procs {
-		cmd.Process.Kill()
+		killGroup(cmd)
 	}
 	s.mu.Unlock()
 	s.ln.Close()
@@ -270,7 +270,7 @@ func (s *testServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		case r, ok := <-reqs:
 			if !ok {
 				if cmd != nil { // the client closed the channel: hang up
-					cmd.Process.Kill()
+					killGroup(cmd)
 					<-exited
 				}
 				return
@@ -288,6 +288,9 @@ func (s *testServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 					continue
 				}
 				cmd = exec.Command("/bin/sh", "-c", p.Command)
+				// Like sshd, give each session its own session and process
+				// group, so killing the group reaches everything it started.
+				cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 				cmd.Dir = s.home
 				cmd.Env = append(append(os.Environ(), "HOME="+s.home, "SHELL=/bin/sh", "USER=tester"), env...)
 				if err := s.run(cmd, ch, exited); err != nil {
@@ -315,7 +318,7 @@ func (s *testServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 				var p struct{ Name string }
 				ssh.Unmarshal(r.Payload, &p)
 				if cmd != nil && p.Name == string(ssh.SIGKILL) {
-					cmd.Process.Kill()
+					killGroup(cmd)
 				}
 				if r.WantReply {
 					r.Reply(true, nil)
@@ -383,6 +386,12 @@ func (s *testServer) run(cmd *exec.Cmd, ch ssh.Channel, exited chan struct{}) er
 		close(exited)
 	}()
 	return nil
+}
+
+// killGroup kills a session's process group, as sshd's signal request does
+// (killpg), so no child left holding stdout keeps the session open.
+func killGroup(cmd *exec.Cmd) {
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 }
 
 // waitFor polls cond until it holds or a generous deadline passes.
