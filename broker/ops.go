@@ -396,7 +396,7 @@ func (b *Broker) Wake(ctx context.Context, from, to string) (*PairStatus, error)
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := b.ensureProcess(ctx, p); err != nil {
+	if _, _, err := b.ensureProcess(ctx, p, false); err != nil {
 		return nil, err
 	}
 	s, err := b.store.SessionByPair(ctx, from, to)
@@ -513,7 +513,7 @@ func (b *Broker) Reboot(ctx context.Context, from, to string) (old, fresh string
 	if err != nil {
 		return "", "", fmt.Errorf("new session for %s->%s: %w", from, to, err)
 	}
-	if _, _, err := b.ensureProcess(ctx, p); err != nil {
+	if _, _, err := b.ensureProcess(ctx, p, false); err != nil {
 		return old, s.SessionID, err
 	}
 	return old, s.SessionID, nil

@@ -101,11 +101,20 @@ func (b *Broker) setProcessState(sessionID string, s models.ProcessState) {
 }
 
 // ensureProcess returns the pair's live process, starting one (and the
-// session record) when there is none.
-func (b *Broker) ensureProcess(ctx context.Context, p *pair) (*claude, *models.Session, error) {
+// session record) when there is none. With reserve, the pair is marked busy
+// before it is unlocked, so eviction cannot stop the process between its
+// start and the turn the caller is about to run; the caller then owes an
+// idle() call.
+func (b *Broker) ensureProcess(ctx context.Context, p *pair, reserve bool) (cl *claude, sess *models.Session, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	sess, created, err := b.store.GetOrCreateSession(ctx, p.key.from, p.key.to)
+	defer func() {
+		if err == nil && reserve {
+			p.busy = true
+		}
+	}()
+	var created bool
+	sess, created, err = b.store.GetOrCreateSession(ctx, p.key.from, p.key.to)
 	if err != nil {
 		return nil, nil, fmt.Errorf("session for %s: %w", p.key, err)
 	}
@@ -125,7 +134,7 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair) (*claude, *models.S
 	}
 	p.state = models.ProcessStarting
 	b.setProcessState(sess.SessionID, models.ProcessStarting)
-	cl, err := b.spawn(ctx, p, runner, sess, created)
+	cl, err = b.spawn(ctx, p, runner, sess, created)
 	if err != nil {
 		b.releaseSlot()
 		p.state = models.ProcessError

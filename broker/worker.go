@@ -95,7 +95,7 @@ func (b *Broker) deliver(p *pair, m *models.Message) {
 // deliverText records that m is being written to Claude, writes text as one
 // turn and records the outcome.
 func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, text string) {
-	cl, sess, err := b.ensureProcess(ctx, p)
+	cl, sess, err := b.ensureProcess(ctx, p, true)
 	if err != nil {
 		if ctx.Err() == nil {
 			b.notStarted(m, err)
@@ -103,6 +103,7 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 		return
 	}
 	if err := b.store.MarkDelivering(ctx, m.ID, sess.SessionID, time.Now()); err != nil {
+		b.idle(p, cl)
 		// Never write a message whose delivery could not be recorded: a
 		// crash would then leave no trace of it and it would go twice.
 		if ctx.Err() == nil {
@@ -111,23 +112,17 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 		return
 	}
 	p.mu.Lock()
-	p.busy, p.current, p.cancelled, p.turnStarted = true, m.ID, false, false
+	p.current, p.cancelled, p.turnStarted = m.ID, false, false
 	p.state = models.ProcessBusy
 	p.mu.Unlock()
 	b.setProcessState(sess.SessionID, models.ProcessBusy)
 	_ = b.store.RecordUsage(ctx, sess.SessionID, time.Now())
 
 	res, err := b.runTurn(ctx, p, cl, m, text)
-
 	p.mu.Lock()
 	cancelled := p.cancelled
-	p.busy, p.current = false, 0
-	p.lastUsed = time.Now()
-	if p.cl == cl {
-		p.state = models.ProcessIdle
-	}
 	p.mu.Unlock()
-	b.pulse()
+	b.idle(p, cl)
 
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -152,6 +147,18 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 	default:
 		b.finish(m, models.MessageAnswered, res.Text, "", res.Duration)
 	}
+}
+
+// idle ends the pair's reservation for a turn.
+func (b *Broker) idle(p *pair, cl *claude) {
+	p.mu.Lock()
+	p.busy, p.current = false, 0
+	p.lastUsed = time.Now()
+	if p.cl == cl {
+		p.state = models.ProcessIdle
+	}
+	p.mu.Unlock()
+	b.pulse()
 }
 
 // runTurn runs one turn, interrupting it when it outlasts the turn limit.
