@@ -76,18 +76,25 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 	if err := rep.machine(ctx, claude); err != nil {
 		return nil, err
 	}
-	log.Print("setting up: fake API, two sshd on 127.0.0.1, switchboard binary")
+	log.Print("setting up: fake API, three sshd on 127.0.0.1, switchboard binary")
 	w, err := newWorld(ctx, claude, moduleRoot)
 	if err != nil {
 		return nil, err
 	}
 	defer w.Close()
 
-	// The product daemon: local teams, reached through `switchboard mcp`.
-	prodTeams := []teamSpec{{name: "warm"}, {name: "cold"}}
+	// The product daemon, reached through `switchboard mcp`: local teams,
+	// two remote teams on bench-a (warm asks, and cold asks on the open
+	// connection) and one on bench-c, which is restarted after each of its
+	// cold asks so that the next one needs a new connection.
+	prodLocal := []teamSpec{{name: "warm"}, {name: "cold"}}
 	for i := range 20 {
-		prodTeams = append(prodTeams, teamSpec{name: fmt.Sprintf("m%02d", i)})
+		prodLocal = append(prodLocal, teamSpec{name: fmt.Sprintf("m%02d", i)})
 	}
+	prodTeams := append(prodLocal[:len(prodLocal):len(prodLocal)],
+		teamSpec{name: "rwarm", host: w.hosts[0].Alias},
+		teamSpec{name: "rcold", host: w.hosts[0].Alias},
+		teamSpec{name: "rnew", host: w.hosts[2].Alias})
 	prodCfg, err := w.config("product", prodTeams)
 	if err != nil {
 		return nil, err
@@ -132,11 +139,11 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 		f    func(context.Context) error
 	}{
 		{"warm asks, local", 2 * time.Minute, func(ctx context.Context) error { return rep.warmLocal(ctx, w, cl, b) }},
-		{"warm asks, SSH", 2 * time.Minute, func(ctx context.Context) error { return rep.warmSSH(ctx, w, b) }},
+		{"warm asks, SSH", 2 * time.Minute, func(ctx context.Context) error { return rep.warmSSH(ctx, w, cl, b) }},
 		{"cold asks", 4 * time.Minute, func(ctx context.Context) error { return rep.coldAsks(ctx, w, cl, b) }},
 		{"20 teams at once", 4 * time.Minute, func(ctx context.Context) error { return rep.load(ctx, w, b) }},
 		{"memory with 20 live processes", 2 * time.Minute, func(ctx context.Context) error { return rep.memLive(ctx, w, cl, d) }},
-		{"memory with 10,000 sessions", 2 * time.Minute, func(ctx context.Context) error { return rep.memSeeded(ctx, w, prodTeams) }},
+		{"memory with 10,000 sessions", 2 * time.Minute, func(ctx context.Context) error { return rep.memSeeded(ctx, w, prodLocal) }},
 		{"store benchmarks", 5 * time.Minute, func(ctx context.Context) error { return rep.store(ctx, moduleRoot) }},
 	}
 	for _, ph := range phases {

@@ -113,7 +113,7 @@ func (r *report) warmLocal(ctx context.Context, w *world, cl *client, b *inproc)
 	return nil
 }
 
-func (r *report) warmSSH(ctx context.Context, w *world, b *inproc) error {
+func (r *report) warmSSH(ctx context.Context, w *world, cl *client, b *inproc) error {
 	floor, err := sshStream(w.sshConfig, w.hosts[0].Alias, w.claude, w.teamDir("r00"), w.remoteEnv)
 	if err != nil {
 		return err
@@ -127,6 +127,8 @@ func (r *report) warmSSH(ctx context.Context, w *world, b *inproc) error {
 				_, err := b.ask(ctx, "warm", "r00", question("broker", i))
 				return err
 			}},
+		{name: "switchboard over SSH, full product path", path: "MCP client → `switchboard mcp` (stdio) → daemon (unix socket) → broker → remote runner (pooled connection) → sshd → claude",
+			do: func(ctx context.Context, i int) error { return cl.ask(ctx, "bench", "rwarm", question("product", i)) }},
 	}
 	for _, a := range arms {
 		if err := warmup(ctx, a, 3); err != nil {
@@ -150,7 +152,7 @@ func echoes(answer string, err error) error {
 }
 
 func (r *report) coldAsks(ctx context.Context, w *world, cl *client, b *inproc) error {
-	hostA := w.hosts[0]
+	hostA, hostC := w.hosts[0], w.hosts[2]
 	from := func(i int) string { return fmt.Sprintf("cold%02d", i) }
 	sleep := func(to string) func(ctx context.Context, i int) {
 		return func(ctx context.Context, i int) {
@@ -159,22 +161,31 @@ func (r *report) coldAsks(ctx context.Context, w *world, cl *client, b *inproc) 
 			}
 		}
 	}
+	teamSleep := func(to string) func(ctx context.Context, i int) {
+		return func(ctx context.Context, i int) {
+			if _, err := cl.call(ctx, "team_sleep", map[string]any{"team": to, "fromTeam": from(i), "force": true}); err != nil {
+				log.Printf("  team_sleep %s->%s: %v", from(i), to, err)
+			}
+		}
+	}
+	// The daemon's connection to bench-a is open before the first sample
+	// (the warm phase opened it, unless that phase failed).
+	if err := cl.ask(ctx, "bench", "rwarm", question("connect", 0)); err != nil {
+		return fmt.Errorf("open the daemon's connection to %s: %w", hostA.Alias, err)
+	}
+
 	r.coldLocalBase = &arm{name: "`cd path && claude -p` (local, by hand)", path: "harness → new claude process, message on stdin",
 		do: func(ctx context.Context, i int) error {
 			return echoes(localOneShot(ctx, w.claude, w.teamDir("cold"), w.localEnv, question("cold", i)))
 		}}
-	r.coldLocal = &arm{name: "switchboard, local team with no process", path: "MCP client → `switchboard mcp` → daemon → broker → new claude process",
-		do: func(ctx context.Context, i int) error { return cl.ask(ctx, from(i), "cold", question("cold", i)) },
-		after: func(ctx context.Context, i int) {
-			if _, err := cl.call(ctx, "team_sleep", map[string]any{"team": "cold", "fromTeam": from(i), "force": true}); err != nil {
-				log.Printf("  team_sleep: %v", err)
-			}
-		}}
+	r.coldLocal = &arm{name: "switchboard, local team with no process, full product path", path: "MCP client → `switchboard mcp` → daemon → broker → new claude process",
+		do:    func(ctx context.Context, i int) error { return cl.ask(ctx, from(i), "cold", question("cold", i)) },
+		after: teamSleep("cold")}
 	r.coldSSHBase = &arm{name: "`ssh host 'cd path && claude -p'` (OpenSSH, by hand)", path: "harness → new ssh connection → sshd → new claude process",
 		do: func(ctx context.Context, i int) error {
 			return echoes(sshOneShot(ctx, w.sshConfig, hostA.Alias, w.claude, w.teamDir("rnew"), w.remoteEnv, question("cold", i)))
 		}, conns: hostA.Accepted}
-	r.coldNewConn = &arm{name: "switchboard, remote team, new SSH connection", path: "broker.Send → remote runner → dial + auth → sshd → new claude process",
+	r.coldNewConn = &arm{name: "switchboard, remote team, new SSH connection, in process", path: "broker.Send → remote runner → dial + auth → sshd → new claude process",
 		do: func(ctx context.Context, i int) error {
 			_, err := b.ask(ctx, from(i), "rnew", question("cold", i))
 			return err
@@ -183,12 +194,27 @@ func (r *report) coldAsks(ctx context.Context, w *world, cl *client, b *inproc) 
 			sleep("rnew")(ctx, i)
 			b.runners.renew()
 		}, conns: hostA.Accepted}
-	r.coldOpenConn = &arm{name: "switchboard, remote team, SSH connection already open", path: "broker.Send → remote runner (open connection) → sshd → new claude process",
+	r.coldOpenConn = &arm{name: "switchboard, remote team, SSH connection already open, in process", path: "broker.Send → remote runner (open connection) → sshd → new claude process",
 		do: func(ctx context.Context, i int) error {
 			_, err := b.ask(ctx, from(i), "r00", question("cold", i))
 			return err
 		}, after: sleep("r00"), conns: hostA.Accepted}
-	interleave(ctx, r.limits.cold, []*arm{r.coldLocalBase, r.coldLocal, r.coldSSHBase, r.coldNewConn, r.coldOpenConn})
+	// The daemon keeps its connections; restarting bench-c, which only this
+	// team uses, ends its connection as a host reboot would, so the next
+	// ask dials again.
+	r.coldProdNewConn = &arm{name: "switchboard, remote team, new SSH connection, full product path", path: "MCP client → `switchboard mcp` → daemon → remote runner → dial + auth → sshd → new claude process",
+		do: func(ctx context.Context, i int) error { return cl.ask(ctx, from(i), "rnew", question("cold", i)) },
+		after: func(ctx context.Context, i int) {
+			teamSleep("rnew")(ctx, i)
+			if err := hostC.Restart(); err != nil {
+				log.Printf("  %v", err)
+			}
+		}, conns: hostC.Accepted}
+	r.coldProdOpenConn = &arm{name: "switchboard, remote team, SSH connection already open, full product path", path: "MCP client → `switchboard mcp` → daemon → remote runner (open connection) → sshd → new claude process",
+		do:    func(ctx context.Context, i int) error { return cl.ask(ctx, from(i), "rcold", question("cold", i)) },
+		after: teamSleep("rcold"), conns: hostA.Accepted}
+	interleave(ctx, r.limits.cold, []*arm{r.coldLocalBase, r.coldLocal, r.coldSSHBase,
+		r.coldNewConn, r.coldOpenConn, r.coldProdNewConn, r.coldProdOpenConn})
 	return nil
 }
 
@@ -346,9 +372,11 @@ func settle(ctx context.Context) {
 }
 
 func (r *report) memLive(ctx context.Context, w *world, cl *client, d *daemonProc) error {
-	// Only the 20 teams below may have a process: stop the warm one.
-	if _, err := cl.call(ctx, "team_sleep", map[string]any{"team": "warm", "fromTeam": "bench", "force": true}); err != nil {
-		return err
+	// Only the 20 teams below may have a process: stop the warm ones.
+	for _, team := range []string{"warm", "rwarm"} {
+		if _, err := cl.call(ctx, "team_sleep", map[string]any{"team": team, "fromTeam": "bench", "force": true}); err != nil {
+			return err
+		}
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, 20)
@@ -376,14 +404,17 @@ func (r *report) memLive(ctx context.Context, w *world, cl *client, d *daemonPro
 	return err
 }
 
-// children lists the direct children of pid.
+// children lists the direct children of pid: the processes its threads
+// started, from /proc/PID/task/TID/children.
 func children(pid int) []int {
 	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err == nil && ppid(p) == pid {
-			out = append(out, p)
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, field := range strings.Fields(string(b)) {
+			if p, err := strconv.Atoi(field); err == nil {
+				out = append(out, p)
+			}
 		}
 	}
 	return out

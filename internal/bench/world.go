@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/configs"
 	"github.com/switchboard-mcp/switchboard/daemon"
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
+	"github.com/switchboard-mcp/switchboard/internal/sshdtest"
 	"github.com/switchboard-mcp/switchboard/local"
 	"github.com/switchboard-mcp/switchboard/models"
 	"github.com/switchboard-mcp/switchboard/proc"
@@ -26,14 +27,16 @@ import (
 )
 
 // world is everything one benchmark run sets up under a private temporary
-// directory: the fake API, two sshd hosts, the built switchboard binary and
-// the environments Claude Code runs with.
+// directory: the fake API, three sshd hosts, the built switchboard binary
+// and the environments Claude Code runs with.
 type world struct {
-	root      string
-	claude    string
-	bin       string // the switchboard binary built for this run
-	api       *fakeapi.Server
-	hosts     []*sshHost
+	root   string
+	claude string
+	bin    string // the switchboard binary built for this run
+	api    *fakeapi.Server
+	// hosts are bench-a and bench-b, shared by many teams, and bench-c,
+	// which the daemon's new-connection team has to itself.
+	hosts     []*sshdtest.Server
 	sshConfig string
 	// localEnv is the complete environment of local Claude processes and
 	// of the daemon: a private HOME and CLAUDE_CONFIG_DIR and the fake API.
@@ -90,8 +93,8 @@ func newWorld(ctx context.Context, claude, moduleRoot string) (*world, error) {
 	}
 
 	var cfg strings.Builder
-	for _, alias := range []string{"bench-a", "bench-b"} {
-		h, err := startSSHD(ctx, filepath.Join(root, "sshd", alias), alias)
+	for _, alias := range []string{"bench-a", "bench-b", "bench-c"} {
+		h, err := sshdtest.Launch(ctx, filepath.Join(root, "sshd", alias), sshdtest.Options{Alias: alias})
 		if err != nil {
 			w.Close()
 			return nil, err
@@ -132,17 +135,24 @@ type teamSpec struct {
 	host string // ssh alias, or "" for a local team
 }
 
+// The timeouts of every config the harness writes. Starts get more time
+// than the defaults because 20 Claude Code processes starting at once on 2
+// cores take longer than those allow, and a benchmark must not measure a
+// retry or a timeout.
+const (
+	startTimeout    = 2 * time.Minute // spawnTimeout and sessionInitTimeout
+	responseTimeout = 3 * time.Minute
+)
+
 // config writes a switchboard config with the given teams and returns its
 // path. Every process the benchmark needs must fit under maxProcesses.
 func (w *world) config(name string, teams []teamSpec) (string, error) {
 	var y strings.Builder
 	fmt.Fprintf(&y, "settings:\n  database: { path: %s }\n  socket: %s\n  sshConfig: %s\n",
 		filepath.Join(w.root, name, "switchboard.db"), filepath.Join(w.root, name, "broker.sock"), w.sshConfig)
-	// Start timeouts are raised: 20 Claude Code starts at once on 2 cores
-	// can take longer than the defaults, and a benchmark must not measure
-	// a retry.
 	y.WriteString("  healthCheckInterval: 1h\n  idleTimeout: 1h\n  maxProcesses: 64\n  logLevel: warn\n")
-	y.WriteString("  spawnTimeout: 2m\n  sessionInitTimeout: 2m\n  responseTimeout: 3m\nteams:\n")
+	fmt.Fprintf(&y, "  spawnTimeout: %s\n  sessionInitTimeout: %s\n  responseTimeout: %s\nteams:\n",
+		startTimeout, startTimeout, responseTimeout)
 	for _, t := range teams {
 		fmt.Fprintf(&y, "  %s:\n    path: %s\n    claudePath: %s\n", t.name, w.teamDir(t.name), w.claude)
 		if t.host != "" {
@@ -208,7 +218,7 @@ func (r *benchRunners) Close() {
 var quietLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 
 // inproc is a broker running inside the harness, wired as the daemon wires
-// it but with SSH runners (not yet wired into cmd/switchboard).
+// it, minus the MCP hop; its runners can force a new SSH connection.
 type inproc struct {
 	*broker.Broker
 	store   *models.Store

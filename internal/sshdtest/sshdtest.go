@@ -1,12 +1,17 @@
 // Package sshdtest starts Debian's real OpenSSH server (/usr/sbin/sshd) on
-// 127.0.0.1 for integration tests, with a throw-away host key, a fresh user
-// key, and a known_hosts file and ssh_config that trust exactly that server.
-// sshd runs as the current user; tests skip only when sshd is not installed.
+// 127.0.0.1 with a throw-away host key, a fresh user key, and a known_hosts
+// file and ssh_config that trust exactly that server. sshd runs as the
+// current user.
+//
+// Launch is the core, for any program (the benchmark harness uses it);
+// Start and StartWith wrap it for tests, which skip only when sshd is not
+// installed.
 package sshdtest
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/pem"
 	"fmt"
@@ -31,8 +36,14 @@ const (
 	SFTPServer = "/usr/lib/openssh/sftp-server"
 )
 
-// Options change what Start sets up.
+// startTimeout bounds how long sshd may take to greet after it starts.
+const startTimeout = 30 * time.Second
+
+// Options change what Launch sets up.
 type Options struct {
+	// Alias is the server's Host alias in its ssh_config; the default is
+	// "sshdtest-<port>".
+	Alias string
 	// JumpOnly makes a ProxyJump host: TCP forwarding is allowed, commands
 	// and SFTP are not. Other servers refuse forwarding.
 	JumpOnly bool
@@ -51,7 +62,8 @@ type Server struct {
 	User  string
 	// KnownHosts is a known_hosts file trusting this server (and its jump).
 	KnownHosts string
-	// SSHConfig is an ssh_config file with a Host block for Alias.
+	// SSHConfig is an ssh_config file with a Host block for Alias (and
+	// its jump's).
 	SSHConfig string
 	// KeyFile is the unencrypted private key the user logs in with.
 	KeyFile string
@@ -60,45 +72,74 @@ type Server struct {
 	// Dir holds the server's files.
 	Dir string
 
-	t       testing.TB
+	via     *Server
+	tb      testing.TB // set by StartWith: Restart failures fail the test
 	cfgFile string
 	mu      sync.Mutex
 	cmd     *exec.Cmd
-	log     *bytes.Buffer
+	log     bytes.Buffer // every run's output, across restarts
 	exited  chan struct{}
 }
 
-// Start starts an sshd with default options.
+// Start starts an sshd with default options for a test.
 func Start(t testing.TB) *Server { return StartWith(t, Options{}) }
 
-// StartWith starts an sshd; it is stopped when the test ends.
+// StartWith starts an sshd for a test, in a directory of its own; it is
+// stopped when the test ends. The test skips when sshd is not installed.
 func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
 	if _, err := os.Stat(SSHD); err != nil {
 		t.Skipf("%s not installed", SSHD)
 	}
-	// sshd refuses to start without its privilege separation directory,
-	// which Debian creates only when the service starts.
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil && os.Geteuid() == 0 {
-		t.Fatalf("create /run/sshd: %v", err)
-	}
-	u, err := user.Current()
+	s, err := Launch(context.Background(), t.TempDir(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	s := &Server{Host: "127.0.0.1", User: u.Username, Dir: dir, t: t,
+	s.tb = t
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Launch starts an sshd whose files live in dir (created if missing). The
+// caller stops it with Stop.
+func Launch(ctx context.Context, dir string, o Options) (*Server, error) {
+	if _, err := os.Stat(SSHD); err != nil {
+		return nil, fmt.Errorf("%s is not installed (apt-get install openssh-server): %w", SSHD, err)
+	}
+	// sshd refuses to start without its privilege separation directory,
+	// which Debian creates only when the service starts. Only root can
+	// create it, and only root's sshd needs it.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil && os.Geteuid() == 0 {
+		return nil, fmt.Errorf("create /run/sshd: %w", err)
+	}
+	u, err := user.Current()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	s := &Server{Host: "127.0.0.1", User: u.Username, Dir: dir, via: o.Via,
 		KeyFile: filepath.Join(dir, "id_ed25519"), KnownHosts: filepath.Join(dir, "known_hosts"),
 		SSHConfig: filepath.Join(dir, "ssh_config"), cfgFile: filepath.Join(dir, "sshd_config")}
 
 	hostKeyFile := filepath.Join(dir, "ssh_host_ed25519_key")
-	s.HostKey = writeKey(t, hostKeyFile)
-	userPub := writeKey(t, s.KeyFile)
+	if s.HostKey, err = writeKey(hostKeyFile); err != nil {
+		return nil, err
+	}
+	userPub, err := writeKey(s.KeyFile)
+	if err != nil {
+		return nil, err
+	}
 	authKeys := filepath.Join(dir, "authorized_keys")
-	writeFile(t, authKeys, string(ssh.MarshalAuthorizedKey(userPub)))
+	if err := os.WriteFile(authKeys, ssh.MarshalAuthorizedKey(userPub), 0o600); err != nil {
+		return nil, err
+	}
 
-	// DEBUG1 logs the forwards a jump host opens, but it also sends debug
-	// lines into sessions' stderr, so only the jump host (no sessions) has it.
+	// LogLevel VERBOSE logs one "Accepted publickey" line per connection
+	// (see Accepted). DEBUG1 logs the forwards a jump host opens, but it
+	// also sends debug lines into sessions' stderr, so only the jump host
+	// (no sessions) has it.
 	forwarding, subsystem, force, logLevel := "no", "Subsystem sftp "+SFTPServer, "", "VERBOSE"
 	if o.JumpOnly {
 		forwarding, subsystem, force, logLevel = "local", "", "ForceCommand /bin/false\nPermitTTY no", "DEBUG1"
@@ -107,12 +148,11 @@ func StartWith(t testing.TB, o Options) *Server {
 	if u.Uid == "0" {
 		root = "prohibit-password"
 	}
-
-	var started bool
-	for attempt := 0; attempt < 5 && !started; attempt++ {
-		s.Port = freePort(t)
-		s.Alias = "sshdtest-" + strconv.Itoa(s.Port)
-		writeFile(t, s.cfgFile, fmt.Sprintf(`Port %d
+	for attempt := 0; attempt < 5; attempt++ {
+		if s.Port, err = freePort(); err != nil {
+			return nil, err
+		}
+		conf := fmt.Sprintf(`Port %d
 ListenAddress 127.0.0.1
 HostKey %s
 PidFile none
@@ -131,16 +171,60 @@ PrintMotd no
 LogLevel %s
 %s
 %s
-`, s.Port, hostKeyFile, authKeys, root, s.User, forwarding, logLevel, subsystem, force))
-		started = s.start()
+`, s.Port, hostKeyFile, authKeys, root, s.User, forwarding, logLevel, subsystem, force)
+		if err := os.WriteFile(s.cfgFile, []byte(conf), 0o600); err != nil {
+			return nil, err
+		}
+		// The usual failure is a port taken between freePort and sshd's
+		// bind: try another one.
+		if err = s.start(ctx); err == nil || ctx.Err() != nil {
+			break
+		}
 	}
-	if !started {
-		t.Fatalf("sshd did not start: %s", s.Log())
+	if err != nil {
+		return nil, err
 	}
-	t.Cleanup(s.Stop)
 
+	s.Alias = o.Alias
+	if s.Alias == "" {
+		s.Alias = "sshdtest-" + strconv.Itoa(s.Port)
+	}
+	if err := s.writeClientFiles(); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// writeClientFiles writes KnownHosts and SSHConfig, which also trust and
+// reach the jump host, if any.
+func (s *Server) writeClientFiles() error {
 	known := fmt.Sprintf("[%s]:%d %s", s.Host, s.Port, ssh.MarshalAuthorizedKey(s.HostKey))
-	block := fmt.Sprintf(`Host %s
+	config := s.ConfigBlock()
+	if s.via != nil {
+		via, err := os.ReadFile(s.via.SSHConfig)
+		if err != nil {
+			return err
+		}
+		config += strings.ReplaceAll(string(via), s.via.KnownHosts, s.KnownHosts)
+		viaKnown, err := os.ReadFile(s.via.KnownHosts)
+		if err != nil {
+			return err
+		}
+		known += string(viaKnown)
+	}
+	if err := os.WriteFile(s.KnownHosts, []byte(known), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(s.SSHConfig, []byte(config), 0o600)
+}
+
+// ConfigBlock is this server's own ssh_config Host block (without its
+// jump host's), for both the OpenSSH client and switchboard's resolver.
+// Blocks of several servers concatenate into one ssh_config whose
+// UserKnownHostsFile entries each trust their own server.
+func (s *Server) ConfigBlock() string {
+	b := fmt.Sprintf(`Host %s
   HostName %s
   Port %d
   User %s
@@ -148,53 +232,45 @@ LogLevel %s
   IdentitiesOnly yes
   UserKnownHostsFile %s
   StrictHostKeyChecking yes
+  BatchMode yes
+  LogLevel ERROR
 `, s.Alias, s.Host, s.Port, s.User, s.KeyFile, s.KnownHosts)
-	if o.Via != nil {
-		block += "  ProxyJump " + o.Via.Alias + "\n\n"
-		via, err := os.ReadFile(o.Via.SSHConfig)
-		if err != nil {
-			t.Fatal(err)
-		}
-		block += strings.ReplaceAll(string(via), o.Via.KnownHosts, s.KnownHosts)
-		viaKnown, err := os.ReadFile(o.Via.KnownHosts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		known += string(viaKnown)
+	if s.via != nil {
+		b += "  ProxyJump " + s.via.Alias + "\n"
 	}
-	writeFile(t, s.KnownHosts, known)
-	writeFile(t, s.SSHConfig, block)
-	return s
+	return b + "\n"
 }
 
-// start runs sshd and waits until it greets; false if it exited instead
-// (typically: the port was taken meanwhile).
-func (s *Server) start() bool {
-	log := &bytes.Buffer{}
+// start runs sshd and waits until it greets. It fails if sshd exits first
+// (typically: the port was taken meanwhile) or does not greet in time.
+func (s *Server) start(ctx context.Context) error {
 	cmd := exec.Command(SSHD, "-D", "-e", "-f", s.cfgFile)
-	cmd.Stdout, cmd.Stderr = lockedWriter{&s.mu, log}, lockedWriter{&s.mu, log}
+	cmd.Stdout, cmd.Stderr = lockedWriter{s}, lockedWriter{s}
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start sshd: %v", err)
+		return fmt.Errorf("start sshd: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	s.mu.Lock()
-	s.cmd, s.exited, s.log = cmd, exited, log
+	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
 
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	addr := net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
+	for {
 		select {
 		case <-exited:
-			return false
-		default:
+			return fmt.Errorf("sshd on port %d exited at start: %s", s.Port, s.Log())
+		case <-ctx.Done():
+			s.Stop()
+			return fmt.Errorf("sshd did not greet on %s: %w", addr, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
 		}
-		if greets(net.JoinHostPort(s.Host, strconv.Itoa(s.Port))) {
-			return true
+		if greets(addr) {
+			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	return false
 }
 
 func greets(addr string) bool {
@@ -219,13 +295,19 @@ func (s *Server) Stop() { s.signalAll(syscall.SIGKILL, true) }
 func (s *Server) Freeze() { s.signalAll(syscall.SIGSTOP, false) }
 
 // Restart stops the server and starts it again on the same port with the
-// same host key.
-func (s *Server) Restart() {
-	s.t.Helper()
+// same host key. A server from Start or StartWith also fails its test when
+// Restart fails.
+func (s *Server) Restart() error {
 	s.Stop()
-	if !s.start() {
-		s.t.Fatalf("sshd did not restart on port %d: %s", s.Port, s.Log())
+	err := s.start(context.Background())
+	if err != nil {
+		err = fmt.Errorf("restart sshd on port %d: %w", s.Port, err)
+		if s.tb != nil {
+			s.tb.Helper()
+			s.tb.Fatal(err)
+		}
 	}
+	return err
 }
 
 func (s *Server) signalAll(sig syscall.Signal, wait bool) {
@@ -282,11 +364,18 @@ func descendants(pid int) []int {
 	return out
 }
 
-// Log is what sshd has logged so far (LogLevel DEBUG1).
+// Log is what sshd has logged so far, over all its runs.
 func (s *Server) Log() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.log.String()
+}
+
+// Accepted counts the connections sshd has authenticated so far, over all
+// its runs: an account of connections opened that is independent of the
+// client's.
+func (s *Server) Accepted() int {
+	return strings.Count(s.Log(), "Accepted publickey for ")
 }
 
 // Forwards counts the TCP forwards (direct-tcpip channels, which ProxyJump
@@ -303,49 +392,44 @@ func (s *Server) Forwards(host string, port int) int {
 	return n
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
+// lockedWriter appends sshd's output to the server's log.
+type lockedWriter struct{ s *Server }
 
 func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	return w.s.log.Write(p)
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
+func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func writeKey(t testing.TB, path string) ssh.PublicKey {
-	t.Helper()
+// writeKey writes a new ed25519 private key to path and its public key to
+// path.pub.
+func writeKey(path string) (ssh.PublicKey, error) {
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	blk, err := ssh.MarshalPrivateKey(priv, "")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	writeFile(t, path, string(pem.EncodeToMemory(blk)))
+	if err := os.WriteFile(path, pem.EncodeToMemory(blk), 0o600); err != nil {
+		return nil, err
+	}
 	sp, err := ssh.NewPublicKey(pub)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	writeFile(t, path+".pub", string(ssh.MarshalAuthorizedKey(sp)))
-	return sp
-}
-
-func writeFile(t testing.TB, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
+	if err := os.WriteFile(path+".pub", ssh.MarshalAuthorizedKey(sp), 0o600); err != nil {
+		return nil, err
 	}
+	return sp, nil
 }
