@@ -101,9 +101,11 @@ func sessionByID(ctx context.Context, store *models.Store, id string) (*models.S
 	return s, err
 }
 
-func (a *app) sessionsShow(ctx context.Context, id string) error {
+// withSession loads the config, opens the store and finds session id, then
+// calls f with them.
+func (a *app) withSession(ctx context.Context, id string, f func(cfg *configs.Config, path string, store *models.Store, s *models.Session, log *slog.Logger) error) error {
 	log := a.logger(slog.LevelWarn)
-	cfg, _, err := a.loadConfig()
+	cfg, path, err := a.loadConfig()
 	if err != nil {
 		return err
 	}
@@ -116,6 +118,16 @@ func (a *app) sessionsShow(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	return f(cfg, path, store, s, log)
+}
+
+func (a *app) sessionsShow(ctx context.Context, id string) error {
+	return a.withSession(ctx, id, func(_ *configs.Config, _ string, store *models.Store, s *models.Session, _ *slog.Logger) error {
+		return a.showSession(ctx, store, s)
+	})
+}
+
+func (a *app) showSession(ctx context.Context, store *models.Store, s *models.Session) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("session:", s.SessionID)
@@ -159,20 +171,12 @@ func clip(s string, n int) string {
 }
 
 func (a *app) sessionsRemove(ctx context.Context, id string) error {
-	log := a.logger(slog.LevelWarn)
-	cfg, path, err := a.loadConfig()
-	if err != nil {
-		return err
-	}
-	store, err := a.openStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	s, err := sessionByID(ctx, store, id)
-	if err != nil {
-		return err
-	}
+	return a.withSession(ctx, id, func(cfg *configs.Config, path string, store *models.Store, s *models.Session, log *slog.Logger) error {
+		return a.removeSession(ctx, cfg, path, store, s, log)
+	})
+}
+
+func (a *app) removeSession(ctx context.Context, cfg *configs.Config, path string, store *models.Store, s *models.Session, log *slog.Logger) error {
 	_, configured := cfg.Team(s.ToTeam)
 	if configured && daemon.Running(ctx, cfg.Settings.Socket) {
 		// The daemon may have a process on this session: let it stop it.
@@ -187,7 +191,7 @@ func (a *app) sessionsRemove(ctx context.Context, id string) error {
 	} else if err := store.DeleteSession(ctx, s.SessionID); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(a.stdout, "removed session %s (%s -> %s)\n", s.SessionID, s.FromTeam, s.ToTeam)
+	_, err := fmt.Fprintf(a.stdout, "removed session %s (%s -> %s)\n", s.SessionID, s.FromTeam, s.ToTeam)
 	return err
 }
 
