@@ -135,6 +135,10 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 		return
 	}
 	b.setProcessState(sess.SessionID, models.ProcessIdle)
+	if sess.Status == models.SessionError {
+		// It answers again: the earlier failure is history.
+		_ = b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, "")
+	}
 	_ = b.store.RecordResponse(ctx, sess.SessionID, time.Now())
 	if _, err := b.store.IncrementMessageCount(ctx, sess.SessionID); err != nil {
 		b.log.Warn("count message", "session", sess.SessionID, "err", err)
