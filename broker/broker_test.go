@@ -580,3 +580,34 @@ func TestRebootWithFullPool(t *testing.T) {
 		t.Fatalf("the old session file must be kept: %v", err)
 	}
 }
+
+func TestLongSessionIsCompacted(t *testing.T) {
+	h := newHarness(t, realBackend, "", "web", "api")
+	if testing.Short() {
+		t.Skip("-short: compaction needs the real Claude Code")
+	}
+	ctx := context.Background()
+	first := h.ask("web", "api", "the first question")
+	// As if 500 messages had gone by: the next answer tips it over.
+	if err := h.store.DB().Model(&models.Session{}).Where("session_id = ?", first.SessionID).Update("message_count", 500).Error; err != nil {
+		t.Fatal(err)
+	}
+	if r := h.ask("web", "api", "the 501st question"); r.Status != models.MessageAnswered {
+		t.Fatalf("ask: %s %q", r.Status, r.Error)
+	}
+	var s *models.Session
+	waitFor(t, "the compaction to be recorded", func() bool {
+		s, _ = h.store.SessionByPair(ctx, "web", "api")
+		return s.CompactionCount == 1
+	})
+	if s.MessageCount != 0 || s.Status != models.SessionActive || s.SessionID != first.SessionID {
+		t.Fatalf("after compaction: %+v", s)
+	}
+	data, err := os.ReadFile(h.sessionFile("api", first.SessionID))
+	if err != nil || !strings.Contains(string(data), `"compact_boundary"`) {
+		t.Fatalf("the session file has no compact boundary (%v)", err)
+	}
+	if r := h.ask("web", "api", "after compaction"); r.Status != models.MessageAnswered || r.SessionID != first.SessionID {
+		t.Fatalf("ask after compaction: %+v", r)
+	}
+}

@@ -57,6 +57,7 @@ func parseTranscript(data []byte) []Entry {
 			Type        string    `json:"type"`
 			IsMeta      bool      `json:"isMeta"`
 			IsSidechain bool      `json:"isSidechain"`
+			IsSummary   bool      `json:"isCompactSummary"`
 			Timestamp   time.Time `json:"timestamp"`
 			Message     struct {
 				Role    string          `json:"role"`
@@ -66,7 +67,7 @@ func parseTranscript(data []byte) []Entry {
 		if json.Unmarshal(sc.Bytes(), &line) != nil {
 			continue
 		}
-		if (line.Type != "user" && line.Type != "assistant") || line.IsMeta || line.IsSidechain {
+		if (line.Type != "user" && line.Type != "assistant") || line.IsMeta || line.IsSidechain || line.IsSummary {
 			continue
 		}
 		text := contentText(line.Message.Content)

@@ -140,7 +140,8 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 		_ = b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, "")
 	}
 	_ = b.store.RecordResponse(ctx, sess.SessionID, time.Now())
-	if _, err := b.store.IncrementMessageCount(ctx, sess.SessionID); err != nil {
+	count, err := b.store.IncrementMessageCount(ctx, sess.SessionID)
+	if err != nil {
 		b.log.Warn("count message", "session", sess.SessionID, "err", err)
 	}
 	switch {
@@ -151,6 +152,49 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 	default:
 		b.finish(m, models.MessageAnswered, res.Text, "", res.Duration)
 	}
+	if count > 0 {
+		s := *sess
+		s.MessageCount = count
+		if models.ShouldCompact(&s, time.Now()) {
+			b.compact(ctx, p, &s)
+		}
+	}
+}
+
+// compact has Claude summarise a long session (its /compact command) after
+// the answer is delivered, so no asker waits for it; the pair's next
+// message waits instead.
+func (b *Broker) compact(ctx context.Context, p *pair, sess *models.Session) {
+	cl, _, err := b.ensureProcess(ctx, p, true)
+	if err != nil {
+		return
+	}
+	defer b.idle(p, cl)
+	b.log.Info("compacting session", "pair", p.key, "session", sess.SessionID, "messages", sess.MessageCount)
+	if err := b.store.StartCompaction(ctx, sess.SessionID); err != nil {
+		b.log.Warn("record compaction start", "session", sess.SessionID, "err", err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, b.turnLimit())
+	defer cancel()
+	res, err := cl.turn(tctx, "/compact", p.team.EffectiveSessionInitTimeout(b.cfg.Settings), nil, nil)
+	if err == nil && res.IsError {
+		err = errors.New(res.Text)
+	}
+	if err != nil {
+		b.log.Warn("compaction failed; the session goes on uncompacted", "session", sess.SessionID, "err", err)
+		_ = b.store.SetStatus(context.Background(), sess.SessionID, models.SessionActive, "compaction failed: "+err.Error())
+		return
+	}
+	if err := b.store.FinishCompaction(ctx, sess.SessionID, time.Now()); err != nil {
+		b.log.Warn("record compaction", "session", sess.SessionID, "err", err)
+	}
+}
+
+func (b *Broker) turnLimit() time.Duration {
+	if d := b.cfg.Settings.TurnTimeout.Duration; d > 0 {
+		return d
+	}
+	return 30 * time.Minute
 }
 
 // idle ends the pair's reservation for a turn.
@@ -167,10 +211,7 @@ func (b *Broker) idle(p *pair, cl *claude) {
 
 // runTurn runs one turn, interrupting it when it outlasts the turn limit.
 func (b *Broker) runTurn(ctx context.Context, p *pair, cl *claude, m *models.Message, text string) (turnResult, error) {
-	limit := b.cfg.Settings.TurnTimeout.Duration
-	if limit <= 0 {
-		limit = 30 * time.Minute
-	}
+	limit := b.turnLimit()
 	tctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	progress := func(text string) { b.progress(m.ID, text) }
