@@ -26,6 +26,11 @@ type Options struct {
 	// LocalConfigDir is CLAUDE_CONFIG_DIR as local Claude processes see it
 	// ("" means ~/.claude).
 	LocalConfigDir string
+	// SelfMCP, when set, returns the command that serves this broker's MCP
+	// tools over stdio to team's own Claude (`switchboard mcp --as team`).
+	// Local teams with grantPermission yes or no then have their permission
+	// prompts answered by the broker (the permissions__approve tool).
+	SelfMCP func(team string) (command string, args []string)
 }
 
 // Broker owns the process pool and the per-pair workers.
@@ -36,6 +41,7 @@ type Broker struct {
 	log     *slog.Logger
 	logs    *LogRing
 	cfgDir  string
+	selfMCP func(team string) (string, []string)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -72,6 +78,7 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 		log:       log,
 		logs:      opts.Logs,
 		cfgDir:    opts.LocalConfigDir,
+		selfMCP:   opts.SelfMCP,
 		ctx:       bctx,
 		cancel:    cancel,
 		slots:     make(chan struct{}, max),

@@ -174,7 +174,7 @@ func (b *Broker) spawn(ctx context.Context, p *pair, runner proc.Runner, sess *m
 			_ = b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, note)
 		}
 	}
-	args := claudeArgs(p.team, sess.SessionID, exists)
+	args := b.claudeArgs(p.team, sess.SessionID, exists)
 	spec := proc.Spec{Dir: p.team.Path, Command: p.team.ClaudePath, Args: args, Env: p.team.Env}
 	if spec.Command == "" {
 		spec.Command = "claude"
@@ -216,28 +216,52 @@ func (b *Broker) sessionFile(ctx context.Context, runner proc.Runner, team *conf
 	return sessionFilePath(&t, home, b.cfgDir, sessionID), nil
 }
 
+// PermissionTool is the MCP name Claude Code calls a team's permission
+// prompts by, when the broker answers them (see Options.SelfMCP).
+const PermissionTool = "mcp__switchboard__permissions__approve"
+
 // claudeArgs builds Claude Code's flags. Message text is never among them.
-func claudeArgs(t *configs.Team, sessionID string, resume bool) []string {
+func (b *Broker) claudeArgs(t *configs.Team, sessionID string, resume bool) []string {
 	args := []string{"-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose"}
 	if resume {
 		args = append(args, "--resume", sessionID)
 	} else {
 		args = append(args, "--session-id", sessionID)
 	}
+	mcpConfigs := []string{}
+	if t.MCPConfig != "" {
+		mcpConfigs = append(mcpConfigs, t.MCPConfig)
+	}
+	promptTool := t.PermissionPromptTool
+	// grantPermission yes or no: the broker itself answers the team's
+	// permission prompts, through a switchboard MCP server for the team's
+	// Claude. That works where --dangerously-skip-permissions does not (as
+	// root) and puts every decision in the broker's log.
+	brokerDecides := (t.GrantPermission == "yes" || t.GrantPermission == "no") && promptTool == "" && !t.IsRemote() && b.selfMCP != nil
+	if brokerDecides {
+		command, cargs := b.selfMCP(t.Name)
+		cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{
+			"switchboard": map[string]any{"type": "stdio", "command": command, "args": cargs},
+		}})
+		mcpConfigs = append(mcpConfigs, string(cfg))
+		promptTool = PermissionTool
+	}
+	if len(mcpConfigs) > 0 {
+		args = append(args, "--mcp-config")
+		args = append(args, mcpConfigs...)
+	}
 	for _, f := range []struct{ flag, val string }{
 		{"--append-system-prompt", t.AppendSystemPrompt},
 		{"--allowed-tools", t.AllowedTools},
 		{"--disallowed-tools", t.DisallowedTools},
-		{"--mcp-config", t.MCPConfig},
-		{"--permission-prompt-tool", t.PermissionPromptTool},
+		{"--permission-prompt-tool", promptTool},
 		{"--model", t.Model},
 	} {
 		if f.val != "" {
 			args = append(args, f.flag, f.val)
 		}
 	}
-	switch t.GrantPermission {
-	case "yes":
+	if t.GrantPermission == "yes" && !brokerDecides {
 		args = append(args, "--dangerously-skip-permissions")
 	}
 	return args

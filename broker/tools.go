@@ -57,6 +57,7 @@ func NewMCPServer(b *Broker, caller string) *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: "session_reboot", Description: "Start the fromTeam->team session over: a new session id and a fresh process. The old session file is kept."}, t.reboot)
 	mcp.AddTool(s, &mcp.Tool{Name: "session_delete", Description: "Forget the fromTeam->team session; deleteFile also removes its session file."}, t.deleteSession)
 	mcp.AddTool(s, &mcp.Tool{Name: "session_fork", Description: "The shell command that opens the fromTeam->team session interactively as a fork (wrapped in ssh -t for a remote team)."}, t.fork)
+	mcp.AddTool(s, &mcp.Tool{Name: "permissions__approve", Description: "Claude Code's --permission-prompt-tool for a team's own Claude: allows or denies a tool use by the team's grantPermission (yes or no). Not for asking teams questions."}, t.approve)
 	mcp.AddTool(s, &mcp.Tool{Name: "get_logs", Description: "Recent broker log records. since: RFC 3339 time or a duration like 10m; level: debug|info|warn|error."}, t.logs)
 	return s
 }

@@ -31,9 +31,13 @@ func (a *app) serveCommand() *cobra.Command {
 }
 
 func (a *app) serve(ctx context.Context) error {
-	cfg, _, err := a.loadConfig()
+	cfg, path, err := a.loadConfig()
 	if err != nil {
 		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find this program's path: %w", err)
 	}
 	ring := broker.NewLogRing(logRingSize)
 	// get_logs sees every record, whatever the stderr level.
@@ -63,6 +67,11 @@ func (a *app) serve(ctx context.Context) error {
 	b, err := broker.New(ctx, cfg, broker.Options{
 		Store: store, Runners: run, Logger: log, Logs: ring,
 		LocalConfigDir: os.Getenv("CLAUDE_CONFIG_DIR"),
+		// A team's own Claude reaches this daemon through `switchboard mcp`,
+		// for its permission prompts.
+		SelfMCP: func(team string) (string, []string) {
+			return self, []string{"--config", path, "mcp", "--as", team}
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("start the broker: %w", err)
