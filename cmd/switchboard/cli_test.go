@@ -275,3 +275,29 @@ func TestInstall(t *testing.T) {
 		t.Errorf("second install with claude: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestRotateLog(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "daemon.log")
+	if err := rotateLog(log, 10); err != nil {
+		t.Fatalf("no log yet: %v", err)
+	}
+	mustWrite(t, log, "small\n", 0o600)
+	if err := rotateLog(log, 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(log + ".1"); !os.IsNotExist(err) {
+		t.Fatalf("a small log was rotated: %v", err)
+	}
+	mustWrite(t, log, "a line longer than ten bytes\n", 0o600)
+	mustWrite(t, log+".1", "older\n", 0o600)
+	if err := rotateLog(log, 10); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(log + ".1"); string(got) != "a line longer than ten bytes\n" {
+		t.Fatalf("daemon.log.1 = %q, want the rotated log", got)
+	}
+	if _, err := os.Stat(log); !os.IsNotExist(err) {
+		t.Fatalf("daemon.log still there after rotation: %v", err)
+	}
+}

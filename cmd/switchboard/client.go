@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -38,6 +39,9 @@ func (a *app) starter(cfg *configs.Config, configPath string) daemon.StartFunc {
 			return nil, fmt.Errorf("create the daemon socket directory: %w", err)
 		}
 		logPath := filepath.Join(dir, daemonLogName)
+		if err := rotateLog(logPath, maxDaemonLog); err != nil {
+			return nil, fmt.Errorf("rotate the daemon log: %w", err)
+		}
 		logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("open the daemon log: %w", err)
@@ -72,6 +76,22 @@ func (a *app) starter(cfg *configs.Config, configPath string) daemon.StartFunc {
 		}()
 		return exited, nil
 	}
+}
+
+// maxDaemonLog is the size past which a starting daemon's log is rotated.
+const maxDaemonLog = 10 << 20
+
+// rotateLog moves path to path.1 (replacing an older one) once it is larger
+// than max, so a daemon restarted now and then keeps at most two logs.
+func rotateLog(path string, max int64) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() <= max) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(path, path+".1")
 }
 
 // lastLine is the last non-empty line of a file, trimmed of the "switchboard: "
