@@ -241,19 +241,7 @@ type MessageFilter struct {
 
 // ListMessages returns the messages matching f, newest first.
 func (s *Store) ListMessages(ctx context.Context, f MessageFilter) ([]Message, error) {
-	q := s.db.WithContext(ctx).Model(&Message{})
-	if f.Team != "" {
-		q = q.Where("from_team = ? OR to_team = ?", f.Team, f.Team)
-	}
-	if f.FromTeam != "" {
-		q = q.Where("from_team = ?", f.FromTeam)
-	}
-	if f.ToTeam != "" {
-		q = q.Where("to_team = ?", f.ToTeam)
-	}
-	if f.Status != "" {
-		q = q.Where("status = ?", f.Status)
-	}
+	q := whereTeams(s.db.WithContext(ctx).Model(&Message{}), f.Team, f.FromTeam, f.ToTeam, string(f.Status))
 	if f.Limit > 0 {
 		q = q.Limit(f.Limit)
 	}

@@ -116,19 +116,7 @@ func (s *Store) CountSessions(ctx context.Context, f SessionFilter) (int64, erro
 }
 
 func (s *Store) filterSessions(ctx context.Context, f SessionFilter) *gorm.DB {
-	q := s.db.WithContext(ctx).Model(&Session{})
-	if f.Team != "" {
-		q = q.Where("from_team = ? OR to_team = ?", f.Team, f.Team)
-	}
-	if f.FromTeam != "" {
-		q = q.Where("from_team = ?", f.FromTeam)
-	}
-	if f.ToTeam != "" {
-		q = q.Where("to_team = ?", f.ToTeam)
-	}
-	if f.Status != "" {
-		q = q.Where("status = ?", f.Status)
-	}
+	q := whereTeams(s.db.WithContext(ctx).Model(&Session{}), f.Team, f.FromTeam, f.ToTeam, string(f.Status))
 	if !f.Since.IsZero() {
 		q = q.Where(recentExpr+" >= ?", utc(f.Since))
 	}

@@ -203,3 +203,21 @@ func notFound(err error) error {
 // utc normalises a time before it is stored: SQLite keeps times as text and
 // compares them as text, which is only chronological in a single zone.
 func utc(t time.Time) time.Time { return t.UTC() }
+
+// whereTeams narrows q, a query on sessions or messages, to team (as sender
+// or recipient), from, to and status; empty values do not narrow.
+func whereTeams(q *gorm.DB, team, from, to, status string) *gorm.DB {
+	if team != "" {
+		q = q.Where("from_team = ? OR to_team = ?", team, team)
+	}
+	if from != "" {
+		q = q.Where("from_team = ?", from)
+	}
+	if to != "" {
+		q = q.Where("to_team = ?", to)
+	}
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	return q
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/switchboard-mcp/switchboard/configs"
+	"github.com/switchboard-mcp/switchboard/internal/claudepath"
 	"github.com/switchboard-mcp/switchboard/internal/claudetest"
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 	"github.com/switchboard-mcp/switchboard/internal/sshdtest"
@@ -77,7 +78,7 @@ func TestSSHDRealClaude(t *testing.T) {
 	if err := p.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	file := claudetest.SessionFile(env["CLAUDE_CONFIG_DIR"], dir, id)
+	file := claudepath.SessionFile(env["CLAUDE_CONFIG_DIR"], dir, id)
 	if fi, err := r.Files().Stat(t.Context(), file); err != nil || fi.Size() == 0 {
 		t.Errorf("session file over SFTP: %v, %v", fi, err)
 	}

@@ -60,26 +60,18 @@ func (a *app) openStore(ctx context.Context, cfg *configs.Config, log *slog.Logg
 }
 
 func (a *app) sessionsList(ctx context.Context) error {
-	log := a.logger(slog.LevelWarn)
-	cfg, _, err := a.loadConfig()
-	if err != nil {
-		return err
-	}
-	store, err := a.openStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	sessions, err := store.ListSessions(ctx, models.SessionFilter{})
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FROM\tTO\tSESSION\tSTATUS\tMESSAGES\tLAST-USED")
-	for _, s := range sessions {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", s.FromTeam, s.ToTeam, s.SessionID, s.Status, s.MessageCount, when(s.LastUsedAt))
-	}
-	return tw.Flush()
+	return a.withStore(ctx, func(_ *configs.Config, _ string, store *models.Store, _ *slog.Logger) error {
+		sessions, err := store.ListSessions(ctx, models.SessionFilter{})
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "FROM\tTO\tSESSION\tSTATUS\tMESSAGES\tLAST-USED")
+		for _, s := range sessions {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", s.FromTeam, s.ToTeam, s.SessionID, s.Status, s.MessageCount, when(s.LastUsedAt))
+		}
+		return tw.Flush()
+	})
 }
 
 func when(t *time.Time) string {
@@ -101,9 +93,19 @@ func sessionByID(ctx context.Context, store *models.Store, id string) (*models.S
 	return s, err
 }
 
-// withSession loads the config, opens the store and finds session id, then
-// calls f with them.
+// withSession is withStore for one session, found by id.
 func (a *app) withSession(ctx context.Context, id string, f func(cfg *configs.Config, path string, store *models.Store, s *models.Session, log *slog.Logger) error) error {
+	return a.withStore(ctx, func(cfg *configs.Config, path string, store *models.Store, log *slog.Logger) error {
+		s, err := sessionByID(ctx, store, id)
+		if err != nil {
+			return err
+		}
+		return f(cfg, path, store, s, log)
+	})
+}
+
+// withStore loads the config and opens the store for f, closing it after.
+func (a *app) withStore(ctx context.Context, f func(cfg *configs.Config, path string, store *models.Store, log *slog.Logger) error) error {
 	log := a.logger(slog.LevelWarn)
 	cfg, path, err := a.loadConfig()
 	if err != nil {
@@ -114,11 +116,7 @@ func (a *app) withSession(ctx context.Context, id string, f func(cfg *configs.Co
 		return err
 	}
 	defer store.Close()
-	s, err := sessionByID(ctx, store, id)
-	if err != nil {
-		return err
-	}
-	return f(cfg, path, store, s, log)
+	return f(cfg, path, store, log)
 }
 
 func (a *app) sessionsShow(ctx context.Context, id string) error {

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/switchboard-mcp/switchboard/internal/claudepath"
-
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 )
 
@@ -108,13 +106,3 @@ func ConfigDir(env []string) string {
 	}
 	return ""
 }
-
-// SessionFile returns where Claude Code keeps the transcript of session id
-// run in directory cwd.
-func SessionFile(configDir, cwd, id string) string {
-	return claudepath.SessionFile(configDir, cwd, id)
-}
-
-// EscapePath turns an absolute directory into Claude Code's project folder
-// name (see claudepath.Escape).
-func EscapePath(dir string) string { return claudepath.Escape(dir) }

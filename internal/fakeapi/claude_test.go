@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/switchboard-mcp/switchboard/internal/claudepath"
 	"github.com/switchboard-mcp/switchboard/internal/claudetest"
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 )
@@ -57,7 +58,7 @@ func TestClaude(t *testing.T) {
 		if len(turns) != 1 || turns[0].UserText != "hello fake" || turns[0].CWD != dir {
 			t.Errorf("API saw %+v", turns)
 		}
-		file := claudetest.SessionFile(claudetest.ConfigDir(env), dir, id)
+		file := claudepath.SessionFile(claudetest.ConfigDir(env), dir, id)
 		if texts := userTexts(t, file); len(texts) != 1 || texts[0] != "hello fake" {
 			t.Errorf("session file user texts = %q", texts)
 		}
@@ -100,7 +101,7 @@ func TestClaude(t *testing.T) {
 		if !strings.Contains(string(last.Body), `"one"`) {
 			t.Errorf("resumed request does not carry the earlier conversation")
 		}
-		file := claudetest.SessionFile(claudetest.ConfigDir(env), dir, id)
+		file := claudepath.SessionFile(claudetest.ConfigDir(env), dir, id)
 		if got := strings.Join(userTexts(t, file), ","); got != "REPLY one,REPLY two,REPLY three" {
 			t.Errorf("session file user texts = %s", got)
 		}

@@ -37,9 +37,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf16"
 
 	"github.com/google/uuid"
+	"github.com/switchboard-mcp/switchboard/internal/claudepath"
 )
 
 // version is the Claude Code release whose behaviour the fake mirrors.
@@ -157,7 +157,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		configDir = filepath.Join(home, ".claude")
 	}
-	projectDir := filepath.Join(configDir, "projects", escapePath(cwd))
+	projectDir := filepath.Join(configDir, "projects", claudepath.Escape(cwd))
 	fileOf := func(id string) string { return filepath.Join(projectDir, id+".jsonl") }
 
 	switch {
@@ -623,33 +623,6 @@ func lastUUID(file []byte) string {
 		json.Unmarshal(lines[len(lines)-1], &l)
 	}
 	return l.UUID
-}
-
-// escapePath names a working directory's project folder as Claude Code
-// does: each UTF-16 code unit that is not an ASCII letter or digit becomes
-// '-'; a name over 200 characters is cut and suffixed with "-" and the
-// base-36 absolute value of the path's Java-style string hash.
-func escapePath(dir string) string {
-	units := utf16.Encode([]rune(dir))
-	b := make([]byte, len(units))
-	var h int32
-	for i, u := range units {
-		switch {
-		case 'a' <= u && u <= 'z', 'A' <= u && u <= 'Z', '0' <= u && u <= '9':
-			b[i] = byte(u)
-		default:
-			b[i] = '-'
-		}
-		h = 31*h + int32(u)
-	}
-	if len(b) <= 200 {
-		return string(b)
-	}
-	abs := int64(h)
-	if abs < 0 {
-		abs = -abs
-	}
-	return string(b[:200]) + "-" + strconv.FormatInt(abs, 36)
 }
 
 // lineWriter writes one JSON object per line, each in a single Write.

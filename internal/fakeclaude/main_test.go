@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/switchboard-mcp/switchboard/internal/claudepath"
 	"github.com/switchboard-mcp/switchboard/internal/fakeclaude/fakeclaudebin"
 )
 
@@ -465,29 +464,5 @@ func TestParseArgs(t *testing.T) {
 		if got := parseArgs(tc.args); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("parseArgs(%q) = %+v, want %+v", tc.args, got, tc.want)
 		}
-	}
-}
-
-func TestEscapePath(t *testing.T) {
-	long := "/" + strings.Repeat("a", 250)
-	tests := []struct{ dir, want string }{
-		{"/tmp/a.b_c d/x-y", "-tmp-a-b-c-d-x-y"},
-		{"/home/me/Code2", "-home-me-Code2"},
-		{"/tmp/ü", "-tmp--"},
-		{"/tmp/🚀", "-tmp---"}, // a surrogate pair: two UTF-16 units
-	}
-	for _, tc := range tests {
-		if got := escapePath(tc.dir); got != tc.want {
-			t.Errorf("escapePath(%q) = %q, want %q", tc.dir, got, tc.want)
-		}
-	}
-	for _, tc := range append(tests, struct{ dir, want string }{dir: long}) {
-		if got, want := escapePath(tc.dir), claudepath.Escape(tc.dir); got != want {
-			t.Errorf("escapePath(%q) = %q, claudepath.Escape = %q", tc.dir, got, want)
-		}
-	}
-	got := escapePath(long)
-	if len(got) <= 201 || got[:200] != "-"+strings.Repeat("a", 199) || got[200] != '-' {
-		t.Errorf("escapePath(long) = %q, want 200 characters, a dash and a hash", got)
 	}
 }
