@@ -52,7 +52,7 @@ function dur(ms) {
   return Math.floor(hr / 24) + 'd ' + (hr % 24) + 'h';
 }
 function ago(t) { return isZero(t) ? '—' : dur(now() - Date.parse(t)) + ' ago'; }
-function clock(t) { return isZero(t) ? '' : new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }); }
+function clock(t) { return isZero(t) ? '' : new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }); }
 function latency(ns) { if (!ns) return '—'; const ms = ns / 1e6; return ms < 1000 ? Math.round(ms) + ' ms' : (ms / 1000).toFixed(1) + ' s'; }
 const stateLabel = { stopped: 'stopped', starting: 'starting', idle: 'idle', answering: 'answering', 'waiting-for-permission': 'waiting for permission' };
 
@@ -84,11 +84,13 @@ function pairRow(p) {
   const el = h('div', { class: 'pair' },
     f.name = h('button', { class: 'pair-name link', title: 'Read this session', onclick: () => { selectPair(el._p.from + '>' + el._p.to); location.hash = '#session'; } }),
     h('span', { class: 'cell state-cell' }, f.state = h('span', { class: 'state' })),
-    h('span', { class: 'cell num' }, h('span', { class: 'k', text: 'pid ' }), f.pid = h('span')),
-    h('span', { class: 'cell num' }, h('span', { class: 'k', text: 'up ' }), f.up = h('span')),
-    h('span', { class: 'cell num' }, h('span', { class: 'k', text: 'turns ' }), f.turns = h('span')),
-    h('span', { class: 'cell num' }, h('span', { class: 'k', text: 'used ' }), f.used = h('span')),
-    h('span', { class: 'cell num' }, h('span', { class: 'k', text: 'queue ' }), f.queue = h('span')),
+    // .stats is display:contents in the wide grid and one wrapping line when narrow.
+    h('span', { class: 'stats' },
+      h('span', { class: 'cell num' }, h('span', { class: 'k', text: 'pid ' }), f.pid = h('span')),
+      h('span', { class: 'cell num' }, h('span', { class: 'k', text: 'up ' }), f.up = h('span')),
+      h('span', { class: 'cell num' }, h('span', { class: 'k', text: 'turns ' }), f.turns = h('span')),
+      h('span', { class: 'cell num' }, h('span', { class: 'k', text: 'used ' }), f.used = h('span')),
+      h('span', { class: 'cell num' }, h('span', { class: 'k', text: 'queue ' }), f.queue = h('span'))),
     h('span', { class: 'actions' },
       ...['wake', 'sleep', 'cancel', 'reboot'].map((a) => f[a] = h('button', { class: 'btn small', 'data-action': a, text: a[0].toUpperCase() + a.slice(1), onclick: (e) => pairAction(a, el._p, e.currentTarget) }))));
   el._f = f;
@@ -149,7 +151,7 @@ function renderTeams() {
   $('teams-empty').hidden = state.teams.length > 0;
   let pairs = 0, busy = 0;
   for (const t of state.teams) for (const p of t.pairs || []) { pairs++; if (p.state === 'answering' || p.state === 'waiting-for-permission') busy++; }
-  setText($('teams-summary'), `${state.teams.length} teams · ${pairs} sessions · ${busy} answering now`);
+  setText($('teams-summary'), `${state.teams.length} teams · ${pairs} sessions · ${busy} busy now`);
   fillSelect($('m-team'), state.teams.map((t) => t.name), 'all teams');
   fillSelect($('l-team'), state.teams.map((t) => t.name), 'all teams');
   const pairKeys = [];
