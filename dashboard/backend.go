@@ -112,7 +112,7 @@ type Message struct {
 	ID      string    `json:"id"`
 	From    string    `json:"from"`
 	To      string    `json:"to"`
-	Status  string    `json:"status"` // queued, running, done, failed, expired, cancelled
+	Status  string    `json:"status"` // as the store has it: queued, running, answered, failed, expired
 	Created time.Time `json:"created"`
 	// Latency is how long the answer took (zero while not finished).
 	Latency  time.Duration `json:"latency"`

@@ -123,12 +123,12 @@ func TestBrowserLiveDashboard(t *testing.T) {
 	e.fake.Update(func(s *dashboardtest.State) {
 		s.Teams[0].Pairs[0].State = dashboard.StateIdle
 		s.Teams[0].Pairs[0].Turns++
-		s.Messages[0].Status, s.Messages[0].Answer, s.Messages[0].Latency = "done", "Yes: ?cursor= and ?limit=, see api/orders.go.", 3200*time.Millisecond
+		s.Messages[0].Status, s.Messages[0].Answer, s.Messages[0].Latency = "answered", "Yes: ?cursor= and ?limit=, see api/orders.go.", 3200*time.Millisecond
 	})
 	waitJS(t, ctx, "web>api idle again", pairState+` === 'idle'`)
 	do(t, ctx, chromedp.Navigate(e.srv.URL+"/#messages"))
 	// Navigating to a fragment of the same page does not reload it.
-	waitJS(t, ctx, "message m-2000 done", `document.querySelector('#messages [data-key="m-2000"] .status')?.textContent === 'done'`)
+	waitJS(t, ctx, "message m-2000 answered", `document.querySelector('#messages [data-key="m-2000"] .status')?.textContent === 'answered'`)
 	do(t, ctx, chromedp.Click(chromedp.CSS(`#messages [data-key="m-2000"] .msg-row`)))
 	waitJS(t, ctx, "answer shown", `document.querySelector('#messages [data-key="m-2000"] .msg-body').innerText.includes('?cursor= and ?limit=')`)
 	if !eval[bool](t, ctx, `window.noReload === 1`) {

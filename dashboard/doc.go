@@ -45,6 +45,11 @@
 //	})
 //	mux.Handle("/", h) // on the loopback httpAddr listener only
 //
+// An open page holds its /events request until the page closes, so
+// http.Server.Shutdown would wait for it: give the server a BaseContext that
+// is cancelled when the daemon stops (streams end with their request's
+// context), or use Close.
+//
 // Serve it only on a loopback address unless TLS is configured (settings
 // validation belongs in configs/). dashboardtest.Fake is a Backend for tests
 // and for trying the page without a broker (dashboardtest.Demo has sample

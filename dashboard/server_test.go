@@ -244,7 +244,7 @@ func TestReadEndpoints(t *testing.T) {
 	// Filters reach the backend: a status filter leaves the others out.
 	r := e.do(t, "GET", "/api/messages?status=expired", bearer, "")
 	if body := readAll(t, r); strings.Contains(body, "m-1041") {
-		t.Errorf("status=expired returned a done message: %s", body)
+		t.Errorf("status=expired returned an answered message: %s", body)
 	}
 	r = e.do(t, "GET", "/api/session?from=nobody&to=api", bearer, "")
 	if body := readAll(t, r); r.StatusCode != http.StatusBadGateway || !strings.Contains(body, "no session") {
@@ -382,7 +382,7 @@ func TestEventsDeliverChanges(t *testing.T) {
 	}
 
 	e.fake.Update(func(s *dashboardtest.State) {
-		s.Messages = append([]dashboard.Message{{ID: "m-2000", From: "web", To: "api", Status: "done", Question: "ping?", Answer: "pong"}}, s.Messages...)
+		s.Messages = append([]dashboard.Message{{ID: "m-2000", From: "web", To: "api", Status: "answered", Question: "ping?", Answer: "pong"}}, s.Messages...)
 	})
 	next = readEvent(t, br)
 	if !strings.Contains(string(next["messages"]), `"answer":"pong"`) {

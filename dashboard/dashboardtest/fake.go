@@ -252,7 +252,7 @@ func Demo(now time.Time) State {
 		},
 		Messages: []dashboard.Message{
 			{ID: "m-1042", From: "api", To: "db", Status: "running", Created: ago(40 * time.Second), Question: "Add an index for orders.customer_id and tell me the migration's name."},
-			{ID: "m-1041", From: "web", To: "api", Status: "done", Created: ago(3 * time.Minute), Latency: 8400 * time.Millisecond, Question: "Which endpoint returns a customer's open orders?", Answer: "GET /v1/customers/{id}/orders?status=open — handler in api/orders.go, paginated with ?cursor=."},
+			{ID: "m-1041", From: "web", To: "api", Status: "answered", Created: ago(3 * time.Minute), Latency: 8400 * time.Millisecond, Question: "Which endpoint returns a customer's open orders?", Answer: "GET /v1/customers/{id}/orders?status=open — handler in api/orders.go, paginated with ?cursor=."},
 			{ID: "m-1040", From: "web", To: "db", Status: "expired", Created: ago(25 * time.Minute), Question: "Is the orders table partitioned?", Error: "expired after 10m in the queue: db-box was unreachable"},
 			{ID: "m-1039", From: "web", To: "api", Status: "failed", Created: ago(31 * time.Minute), Latency: 2100 * time.Millisecond, Question: "Run the integration tests and summarise failures.", Error: "claude exited with status 1: API rate limit reached"},
 		},

@@ -189,7 +189,7 @@ function updateMsg(el, m) {
   setText(f.status, m.status); setAttr(f.status, 'data-status', m.status);
   setText(f.lat, latency(m.latency));
   setText(f.q, m.error && (m.status === 'failed' || m.status === 'expired' || m.status === 'cancelled') ? m.error : m.question);
-  f.q.classList.toggle('bad', !!m.error && m.status !== 'done');
+  f.q.classList.toggle('bad', !!m.error && m.status !== 'answered');
   const isOpen = open.has(m.id);
   f.body.hidden = !isOpen; setAttr(f.row, 'aria-expanded', String(isOpen));
   setText(f.qfull, m.question);
@@ -281,7 +281,7 @@ function decRow() {
 function updateDec(el, d) {
   const f = el._f;
   setText(f.time, clock(d.decided)); setText(f.team, d.team); setText(f.tool, d.tool);
-  setText(f.dec, d.allow ? 'allowed' : 'denied'); setAttr(f.dec, 'data-status', d.allow ? 'done' : 'failed');
+  setText(f.dec, d.allow ? 'allowed' : 'denied'); setAttr(f.dec, 'data-status', d.allow ? 'answered' : 'failed');
   setText(f.by, d.decidedBy); setText(f.reason, d.reason || ''); setAttr(f.reason, 'title', d.reason || '');
 }
 function renderPermissions() {
