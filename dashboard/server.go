@@ -51,9 +51,10 @@ type Options struct {
 // minSnapshotGap (a busy broker signals far more often than a person can
 // read), and a comment goes out every heartbeat so proxies and the browser
 // keep an idle stream open.
+var heartbeat = 15 * time.Second // a var so a test need not wait 15 s
+
 const (
 	minSnapshotGap = 500 * time.Millisecond
-	heartbeat      = 15 * time.Second
 	readTimeout    = 5 * time.Second
 
 	messagesLimit = 100

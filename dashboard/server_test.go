@@ -433,3 +433,28 @@ func TestEventsPollWithoutSignals(t *testing.T) {
 type silent struct{ *dashboardtest.Fake }
 
 func (silent) Changes() (<-chan struct{}, func()) { return make(chan struct{}), func() {} }
+
+func TestEventsHeartbeat(t *testing.T) {
+	t.Cleanup(dashboard.SetHeartbeat(20 * time.Millisecond))
+	e := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	readEvent(t, br)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no heartbeat before the stream ended: %v", err)
+		}
+		if strings.HasPrefix(line, ": heartbeat") {
+			return
+		}
+	}
+}

@@ -292,6 +292,9 @@ function renderPermissions() {
   $('pending-empty').hidden = pending.length > 0;
   $('recent-empty').hidden = recent.length > 0;
   const c = $('perm-count'); c.hidden = pending.length === 0; setText(c, String(pending.length));
+  // A background tab shows that someone is waiting for a decision.
+  const title = pending.length ? `(${pending.length}) switchboard` : 'switchboard';
+  if (document.title !== title) document.title = title;
 }
 
 // ---------- live updates ----------
