@@ -126,8 +126,7 @@ func TestBrowserLiveDashboard(t *testing.T) {
 		s.Messages[0].Status, s.Messages[0].Answer, s.Messages[0].Latency = "answered", "Yes: ?cursor= and ?limit=, see api/orders.go.", 3200*time.Millisecond
 	})
 	waitJS(t, ctx, "web>api idle again", pairState+` === 'idle'`)
-	do(t, ctx, chromedp.Navigate(e.srv.URL+"/#messages"))
-	// Navigating to a fragment of the same page does not reload it.
+	eval[any](t, ctx, `location.hash = '#messages'`)
 	waitJS(t, ctx, "message m-2000 answered", `document.querySelector('#messages [data-key="m-2000"] .status')?.textContent === 'answered'`)
 	do(t, ctx, chromedp.Click(chromedp.CSS(`#messages [data-key="m-2000"] .msg-row`)))
 	waitJS(t, ctx, "answer shown", `document.querySelector('#messages [data-key="m-2000"] .msg-body').innerText.includes('?cursor= and ?limit=')`)
@@ -136,7 +135,7 @@ func TestBrowserLiveDashboard(t *testing.T) {
 	}
 
 	// Approve the pending permission with one click.
-	do(t, ctx, chromedp.Navigate(e.srv.URL+"/#permissions"))
+	eval[any](t, ctx, `location.hash = '#permissions'`)
 	waitJS(t, ctx, "pending request", `!!document.querySelector('#pending [data-key="p-7"]')`)
 	waitJS(t, ctx, "countdown", `document.querySelector('#pending [data-key="p-7"] .countdown').textContent.startsWith('denies in ')`)
 	do(t, ctx, chromedp.Click(chromedp.CSS(`#pending [data-key="p-7"] button[data-action="approve"]`)))
@@ -148,6 +147,24 @@ func TestBrowserLiveDashboard(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	waitJS(t, ctx, "decision listed", `!document.querySelector('#pending [data-key="p-7"]') && document.querySelector('#recent [data-key="p-7"] .status')?.textContent === 'allowed'`)
+
+	// The Teams view's buttons and send box reach the backend.
+	eval[any](t, ctx, `location.hash = '#teams'`)
+	do(t, ctx, chromedp.Click(chromedp.CSS(`.pair[data-key="web>api"] button[data-action="sleep"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#teams [data-key="api"] .send input`), "What changed in /v1/orders?"),
+		chromedp.Click(chromedp.CSS(`#teams [data-key="api"] .send button`)))
+	for _, want := range []dashboardtest.Call{
+		{Action: "sleep", From: "web", To: "api"},
+		{Action: "send", To: "api", Text: "What changed in /v1/orders?"},
+	} {
+		deadline := time.Now().Add(10 * time.Second)
+		for !hasCall(e.fake.Calls(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("backend never got %+v; calls %+v", want, e.fake.Calls())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	if !eval[bool](t, ctx, `window.noReload === 1`) {
 		t.Fatal("the page reloaded")
 	}
