@@ -157,6 +157,7 @@ function renderTeams() {
   const pairKeys = [];
   for (const t of state.teams) for (const p of t.pairs || []) pairKeys.push(p.from + '>' + p.to);
   fillSelect($('s-pair'), pairKeys, 'choose a pair', (k) => k.replace('>', ' → '));
+  sessionMeta();
 }
 function fillSelect(sel, values, blank, label = (v) => v) {
   const want = ['', ...values];
@@ -218,6 +219,17 @@ function renderSession() {
   keyed($('session'), entries, (e) => e.time + '|' + e.role + '|' + e.text.length, entryEl, updateEntry);
   setText($('session-empty'), s ? 'This session has no conversation yet.' : 'Choose a pair to read its conversation.');
   $('session-empty').hidden = entries.length > 0;
+  sessionMeta();
+}
+// sessionMeta names the chosen pair's session and what its process is doing.
+function sessionMeta() {
+  const k = $('s-pair').value;
+  let text = '\u00a0';
+  for (const t of state.teams) for (const p of t.pairs || []) {
+    if (p.from + '>' + p.to !== k) continue;
+    text = `session ${p.sessionId || '(none yet)'} · ${stateLabel[p.state] || p.state} · ${p.turns} turns`;
+  }
+  setText($('session-meta'), text);
 }
 function selectPair(k) { const sel = $('s-pair'); if (![...sel.options].some((o) => o.value === k)) sel.append(h('option', { value: k, text: k.replace('>', ' → ') })); sel.value = k; connect(); }
 
