@@ -188,7 +188,7 @@ func (s *session) permissionRequest(tc *toolCall, toolUseID string) map[string]a
 // blockedPath guesses the file a command that changes files writes: the
 // last argument of touch, rm, mkdir, cp, mv or tee.
 func blockedPath(command, cwd string) string {
-	fields := strings.Fields(command)
+	fields := shellWords(command)
 	if len(fields) < 2 {
 		return ""
 	}
@@ -197,7 +197,7 @@ func blockedPath(command, cwd string) string {
 	default:
 		return ""
 	}
-	p := strings.Trim(fields[len(fields)-1], `'"`)
+	p := fields[len(fields)-1]
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(cwd, p)
 	}
@@ -432,4 +432,36 @@ func (s *session) control(m message) {
 			"pending_permission_requests": []any{}, "pending_user_dialog_requests": []any{},
 		},
 	})
+}
+
+// shellWords splits a simple command line into words, honouring single and
+// double quotes (enough for the commands tests script).
+func shellWords(command string) []string {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	var quote rune
+	for _, r := range command {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(r)
+		case r == '\'' || r == '"':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
 }
