@@ -14,6 +14,21 @@
 //	REPLY text     answer exactly text
 //	HISTORY        answer with the user texts of earlier turns in the session
 //	               file, joined by " | " (proves a resume kept the history)
+//	TOOL Write {"file_path":"/abs/f","content":"x"}
+//	               call a tool (fakeapi.Tool builds the line) and answer
+//	               "TOOL RESULT: <tool result>", as Claude Code on fakeapi does
+//
+// Tool calls follow Claude Code's permission rules (a subset: see tools.go):
+// --disallowedTools removes a tool, --allowedTools rules and
+// --permission-mode acceptEdits/bypassPermissions allow, Read in the working
+// directory and read-only Bash run; anything else is asked about. With
+// --permission-prompt-tool stdio the fake prints the same can_use_tool
+// control_request as Claude Code 2.1.332 and waits for the control_response:
+// allow runs the tool (Write, Read and Bash really run) with updatedInput,
+// deny makes the message the tool result; an interrupt or the end of stdin
+// while it waits ends the prompt as Claude Code does. An initialize
+// control_request is answered (it is optional, as on 2.1.332). Without the
+// flag an asked call is denied at once.
 //
 // Closing stdin ends the process after the running turn, with status 1 when
 // the last turn failed, as Claude Code does.
