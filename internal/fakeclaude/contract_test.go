@@ -272,6 +272,15 @@ func permissionScenario(t *testing.T, bin string, environ []string) string {
 	got, _ := os.ReadFile(outside)
 	fmt.Fprintf(&log, "outside file: %q\n", got)
 
+	log.WriteString("a user line while asking joins the turn; allow without updatedInput\n")
+	p.send(t, fakeapi.Tool("Write", map[string]string{"file_path": filepath.Join(dir, "j.txt"), "content": "joined"}))
+	req = until(p, "control_request")
+	p.send(t, "REPLY joined answer")
+	// stdin is read in order: the line is in before the answer.
+	respond(p, req, `{"behavior":"allow"}`)
+	until(p, "result")
+	fileState("j.txt")
+
 	log.WriteString("not asked: Read in the working directory, read-only Bash\n")
 	p.send(t, fakeapi.Tool("Read", map[string]string{"file_path": w}))
 	until(p, "result")

@@ -226,6 +226,7 @@ func (s *session) toolTurn(tc *toolCall, text, userUUID string, start time.Time,
 	parent, _ := s.record(map[string]any{"type": "assistant", "message": apiMsg, "parentUuid": userUUID})
 
 	var res toolResult
+	var joined []string // user lines that arrived while asking
 	input := tc.input
 	switch s.decide(tc) {
 	case allow:
@@ -289,7 +290,11 @@ func (s *session) toolTurn(tc *toolCall, text, userUUID string, start time.Time,
 			case m.Type == "control_request":
 				s.control(m)
 			case m.Type == "user":
-				queued = append(queued, in.line)
+				// Claude Code does not queue a user line that arrives while
+				// it asks: it joins the running turn, sent to the model
+				// with the tool result, and the turn's one result answers it.
+				s.record(map[string]any{"type": "user", "message": map[string]any{"role": "user", "content": m.Message.Content}, "promptSource": "sdk"})
+				joined = append(joined, m.text())
 			}
 		}
 	}
@@ -302,6 +307,15 @@ func (s *session) toolTurn(tc *toolCall, text, userUUID string, start time.Time,
 
 	reply := "TOOL RESULT: " + res.content
 	s.history = append(s.history, text)
+	if len(joined) > 0 {
+		// The model answers the newest prompt, as fakeapi does.
+		last := joined[len(joined)-1]
+		reply = fmt.Sprintf("ECHO: %s | CWD: %s", last, s.cwd)
+		if sc := parseScript(last); sc.reply != nil {
+			reply = *sc.reply
+		}
+		s.history = append(s.history, joined...)
+	}
 	answer := s.apiMessage(reply, model)
 	s.out.write(map[string]any{
 		"type": "assistant", "message": answer, "parent_tool_use_id": nil,
