@@ -22,7 +22,12 @@ type Event struct {
 	Result    string `json:"result"`   // result; absent after an interrupt
 	IsError   bool   `json:"is_error"` // result; true on API errors even with subtype "success"
 	NumTurns  int    `json:"num_turns"`
-	Raw       json.RawMessage
+	// RequestID is a control_request's or control_cancel_request's id
+	// (assistant events carry the API's request id under the same key).
+	RequestID string `json:"request_id"`
+	// Request is a control_request's request; see Permission.
+	Request json.RawMessage `json:"request"`
+	Raw     json.RawMessage
 }
 
 // Process is a running `claude -p` in stream-json mode, driven by a test.
@@ -133,6 +138,51 @@ func (p *Process) Interrupt(requestID string) {
 		"request_id": requestID,
 		"request":    map[string]string{"subtype": "interrupt"},
 	})
+}
+
+// Initialize writes the initialize control_request that SDK hosts send
+// before the first user line; Claude Code answers with a control_response
+// carrying the same request id.
+func (p *Process) Initialize(requestID string) {
+	p.t.Helper()
+	p.write(map[string]any{
+		"type":       "control_request",
+		"request_id": requestID,
+		"request":    map[string]string{"subtype": "initialize"},
+	})
+}
+
+// Allow answers a can_use_tool request: the tool runs with input (Claude
+// Code runs it with this input, not the one it asked about).
+func (p *Process) Allow(requestID string, input json.RawMessage) {
+	p.t.Helper()
+	p.Respond(requestID, map[string]any{"behavior": "allow", "updatedInput": input})
+}
+
+// Deny answers a can_use_tool request: the tool does not run and message
+// becomes its result for the model.
+func (p *Process) Deny(requestID, message string) {
+	p.t.Helper()
+	p.Respond(requestID, map[string]any{"behavior": "deny", "message": message})
+}
+
+// Respond writes a successful control_response to the control_request
+// requestID.
+func (p *Process) Respond(requestID string, response any) {
+	p.t.Helper()
+	p.write(map[string]any{
+		"type": "control_response",
+		"response": map[string]any{
+			"subtype":    "success",
+			"request_id": requestID,
+			"response":   response,
+		},
+	})
+}
+
+// CloseStdin closes the process's stdin without waiting for it to exit.
+func (p *Process) CloseStdin() {
+	_ = p.stdin.Close()
 }
 
 func (p *Process) write(v any) {

@@ -57,7 +57,8 @@ type Request struct {
 	CWD       string   // working directory named in the system prompt
 	Tools     []string // names of the tools offered to the model
 	// ToolResult is the text of the tool_result blocks in the last user
-	// message; HasToolResult says whether that message carried any.
+	// message; HasToolResult says whether that message carried any and no
+	// new prompt.
 	ToolResult    string
 	HasToolResult bool
 	// Side marks a request Claude Code makes besides the conversation turn
@@ -327,7 +328,12 @@ func parse(mr messagesRequest, req *Request) {
 			continue
 		}
 		if lastUser {
-			req.ToolResult, req.HasToolResult = lastToolResult(m)
+			// After an interrupt during a permission prompt Claude Code
+			// merges the rejected tool_result with the next prompt into one
+			// user message: that is a new question, not a tool result.
+			if humanText(m) == "" {
+				req.ToolResult, req.HasToolResult = lastToolResult(m)
+			}
 			lastUser = false
 		}
 		if t := humanText(m); t != "" {
@@ -407,7 +413,7 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // "ECHO: <text> | CWD: <working directory>".
 func DefaultReply(req Request) Reply {
 	if req.HasToolResult {
-		return Reply{Text: "TOOL RESULT: " + req.ToolResult}
+		return Reply{Text: ToolResultPrefix + req.ToolResult}
 	}
 	reply := Reply{Text: fmt.Sprintf("ECHO: %s | CWD: %s", req.UserText, req.CWD)}
 	for _, line := range strings.Split(req.UserText, "\n") {

@@ -14,6 +14,21 @@
 //	REPLY text     answer exactly text
 //	HISTORY        answer with the user texts of earlier turns in the session
 //	               file, joined by " | " (proves a resume kept the history)
+//	TOOL Write {"file_path":"/abs/f","content":"x"}
+//	               call a tool (fakeapi.Tool builds the line) and answer
+//	               "TOOL RESULT: <tool result>", as Claude Code on fakeapi does
+//
+// Tool calls follow Claude Code's permission rules (a subset: see tools.go):
+// --disallowedTools removes a tool, --allowedTools rules and
+// --permission-mode acceptEdits/bypassPermissions allow, Read in the working
+// directory and read-only Bash run; anything else is asked about. With
+// --permission-prompt-tool stdio the fake prints the same can_use_tool
+// control_request as Claude Code 2.1.332 and waits for the control_response:
+// allow runs the tool (Write, Read and Bash really run) with updatedInput,
+// deny makes the message the tool result; an interrupt or the end of stdin
+// while it waits ends the prompt as Claude Code does. An initialize
+// control_request is answered (it is optional, as on 2.1.332). Without the
+// flag an asked call is denied at once.
 //
 // Closing stdin ends the process after the running turn, with status 1 when
 // the last turn failed, as Claude Code does.
@@ -62,6 +77,13 @@ type options struct {
 	forkSession  bool
 	version      bool
 	positional   []string
+
+	// Permissions (see tools.go).
+	promptTool     string   // --permission-prompt-tool; "stdio" asks on stdout
+	permissionMode string   // --permission-mode
+	skip           bool     // --dangerously-skip-permissions
+	allowed        []string // --allowedTools rules
+	disallowed     []string // --disallowedTools rules
 }
 
 // valueFlags take an argument; other flags are switches. Flags the fake does
@@ -118,6 +140,16 @@ func parseArgs(args []string) options {
 			o.sessionID = value
 		case "--resume", "-r":
 			o.resume = value
+		case "--permission-prompt-tool":
+			o.promptTool = value
+		case "--permission-mode":
+			o.permissionMode = value
+		case "--dangerously-skip-permissions":
+			o.skip = true
+		case "--allowed-tools", "--allowedTools":
+			o.allowed = append(o.allowed, splitRules(value)...)
+		case "--disallowed-tools", "--disallowedTools":
+			o.disallowed = append(o.disallowed, splitRules(value)...)
 		}
 	}
 	return o
@@ -147,6 +179,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		stderr: stderr,
 		cwd:    cwd,
 		id:     o.sessionID,
+		opts:   o,
 	}
 	configDir := os.Getenv("CLAUDE_CONFIG_DIR")
 	if configDir == "" {
@@ -243,6 +276,7 @@ type session struct {
 	cwd    string
 	id     string
 	file   string
+	opts   options
 
 	history []string // user texts of earlier turns
 	parent  string   // uuid of the last line written to the session file
@@ -305,7 +339,10 @@ func (s *session) serve(stdin io.Reader) int {
 			}
 		case "control_request":
 			// Idle: acknowledge and print nothing else, as Claude Code does.
-			s.controlResponse(msg.RequestID)
+			s.control(msg)
+		case "control_response":
+			// An answer to a prompt that was cancelled or never asked:
+			// Claude Code ignores it.
 		default:
 			fmt.Fprintf(s.stderr, "Error: Expected message type 'user' or 'control', got '%s'\n", msg.Type)
 			return 1
@@ -320,6 +357,16 @@ type message struct {
 	Request   struct {
 		Subtype string `json:"subtype"`
 	} `json:"request"`
+	// Response is a control_response's body.
+	Response struct {
+		Subtype   string `json:"subtype"`
+		RequestID string `json:"request_id"`
+		Response  struct {
+			Behavior     string          `json:"behavior"`
+			UpdatedInput json.RawMessage `json:"updatedInput"`
+			Message      string          `json:"message"`
+		} `json:"response"`
+	} `json:"response"`
 	Message struct {
 		Role    string          `json:"role"`
 		Content json.RawMessage `json:"content"`
@@ -354,6 +401,7 @@ type script struct {
 	stderr []string
 	reply  *string
 	recall bool
+	tool   *toolCall
 }
 
 func parseScript(text string) script {
@@ -379,6 +427,16 @@ func parseScript(text string) script {
 			sc.reply = &arg
 		case "HISTORY":
 			sc.recall = true
+		case "TOOL":
+			name, in, _ := strings.Cut(arg, " ")
+			in = strings.TrimSpace(in)
+			if in == "" {
+				in = "{}"
+			}
+			var obj map[string]any
+			if name != "" && json.Unmarshal([]byte(in), &obj) == nil {
+				sc.tool = &toolCall{name: name, input: json.RawMessage(in)}
+			}
 		}
 	}
 	return sc
@@ -427,6 +485,10 @@ func (s *session) turn(msg message, lines <-chan input) (code int, exit bool, qu
 				queued = append(queued, in.line)
 			}
 		}
+	}
+	if sc.tool != nil && sc.fail == 0 {
+		code, exit, more := s.toolTurn(sc.tool, text, userUUID, start, lines)
+		return code, exit, append(queued, more...)
 	}
 	code = s.answer(sc, text, userUUID, start)
 	return code, code != 0, queued

@@ -457,7 +457,7 @@ func TestParseArgs(t *testing.T) {
 		{claudeArgs("--session-id", "X"), options{print: true, verbose: true, inputFormat: "stream-json", outputFormat: "stream-json", sessionID: "X"}},
 		{[]string{"--print", "--resume=Y", "--fork-session"}, options{print: true, resume: "Y", forkSession: true}},
 		// Unknown flags are skipped with their value.
-		{[]string{"--new-flag", "v", "-p", "--other-new", "--allowedTools", "Read,Grep"}, options{print: true}},
+		{[]string{"--new-flag", "v", "-p", "--other-new", "--allowedTools", "Read,Grep"}, options{print: true, allowed: []string{"Read", "Grep"}}},
 		{[]string{"-p", "prompt"}, options{print: true, positional: []string{"prompt"}}},
 	}
 	for _, tc := range tests {
