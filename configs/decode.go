@@ -34,6 +34,89 @@ func set(keys ...string) map[string]bool {
 // itself through an anchor.
 const maxMergeDepth = 32
 
+// maxExpandedNodes bounds how many nodes aliases (*name, including merge
+// keys' sources) add to a document when written out. yaml.v3 keeps aliases
+// as pointers, but the decoder walks each one as if written out, so a file
+// of a few hundred bytes with nested aliases ("billion laughs") would take
+// minutes or all memory to decode. Real configs add a few hundred.
+const maxExpandedNodes = 10000
+
+// checkAliases refuses a document whose aliases expand past
+// maxExpandedNodes or nest past maxMergeDepth, before anything walks it. It
+// visits each node once: the expanded size of every anchored value is
+// computed once and remembered.
+func (d *decoder) checkAliases(root *yaml.Node) bool {
+	a := &aliasCheck{sizes: map[*yaml.Node]expanded{}}
+	var walk func(n *yaml.Node, path string) bool
+	walk = func(n *yaml.Node, path string) bool {
+		if n.Kind == yaml.AliasNode {
+			if n.Alias == nil {
+				return true
+			}
+			a.extra += a.size(n).size
+			switch {
+			case a.tooDeep:
+				d.problem(n.Line, path, "alias *%s nests aliases more than %d deep (an anchored value refers to another anchor, and so on; write the values out)", n.Value, maxMergeDepth)
+				return false
+			case a.extra > maxExpandedNodes:
+				d.problem(n.Line, path, "aliases expand the file past %d values at alias *%s (each *alias repeats its anchor's whole value, so aliases of aliases multiply; refer to plain anchors instead of chaining them)", maxExpandedNodes, n.Value)
+				return false
+			}
+			return true
+		}
+		for i, c := range n.Content {
+			p := path
+			if n.Kind == yaml.MappingNode && i%2 == 1 && n.Content[i-1].Kind == yaml.ScalarNode {
+				p = join(path, n.Content[i-1].Value)
+			}
+			if !walk(c, p) {
+				return false
+			}
+		}
+		return true
+	}
+	return walk(root, "")
+}
+
+// aliasCheck computes the expanded sizes of anchored values.
+type aliasCheck struct {
+	sizes   map[*yaml.Node]expanded
+	extra   int // nodes added by the aliases seen so far
+	tooDeep bool
+}
+
+// expanded describes a node with its aliases written out.
+type expanded struct {
+	size  int // nodes, at most maxExpandedNodes+1
+	depth int // aliases followed, at most maxMergeDepth+1
+}
+
+// size returns what n stands for with its aliases written out.
+func (a *aliasCheck) size(n *yaml.Node) expanded {
+	if e, ok := a.sizes[n]; ok {
+		return e
+	}
+	e := expanded{size: 1}
+	if n.Kind == yaml.AliasNode {
+		if n.Alias != nil {
+			e = a.size(n.Alias)
+			e.depth++
+		}
+	} else {
+		for _, c := range n.Content {
+			ce := a.size(c)
+			e.size = min(e.size+ce.size, maxExpandedNodes+1)
+			e.depth = max(e.depth, ce.depth)
+		}
+	}
+	if e.depth > maxMergeDepth {
+		a.tooDeep = true
+		e.depth = maxMergeDepth + 1
+	}
+	a.sizes[n] = e
+	return e
+}
+
 // decoder walks the yaml.Node tree into the Config structs field by field,
 // so that every bad value is reported with its own line and dotted key
 // instead of stopping at the first one, as yaml's own Decode does.

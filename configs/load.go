@@ -47,6 +47,9 @@ func parse(data []byte, file string, lookup func(string) (string, bool), log *sl
 		return nil, &Error{Problems: []Problem{syntaxProblem(data, file, err)}}
 	}
 	d := &decoder{file: file, lookup: lookup, log: log, lines: map[string]int{}}
+	if !d.checkAliases(&doc) {
+		return nil, &Error{Problems: d.problems}
+	}
 	c := &Config{File: file}
 	if root := unalias(documentRoot(&doc)); !isNull(root) {
 		if root.Kind != yaml.MappingNode {
