@@ -155,9 +155,9 @@ func TestValidation(t *testing.T) {
 		want []string // every problem, in order
 	}{
 		{"no teams", "settings:\n  logLevel: info\n", []string{
-			"t.yaml: teams: no teams are defined (add one under teams:, e.g. web: {path: /home/me/code/web})"}},
+			"t.yaml:1: teams: no teams are defined (add one under teams:, e.g. web: {path: /home/me/code/web})"}},
 		{"empty file", "", []string{
-			"t.yaml: teams: no teams are defined (add one under teams:, e.g. web: {path: /home/me/code/web})"}},
+			"t.yaml:1: teams: no teams are defined (add one under teams:, e.g. web: {path: /home/me/code/web})"}},
 		{"bad team name", "teams:\n  a/b:\n    path: /x\n", []string{
 			`t.yaml:2: teams.a/b: invalid team name "a/b": use only letters, digits, '-', '_' and '.'`}},
 		{"dotdot team name", "teams:\n  \"..\":\n    path: /x\n", []string{

@@ -72,11 +72,27 @@ func parse(data []byte, file string, lookup func(string) (string, bool), log *sl
 			problems = append(problems, p)
 		}
 	}
+	if file != "" {
+		// A key that is missing altogether (no teams:) has no line of its
+		// own; the top of the file is where to add it, and every problem
+		// a person reads then has a file:line to jump to.
+		atTop(problems)
+		atTop(c.Warnings)
+	}
 	if len(problems) > 0 {
 		slices.SortStableFunc(problems, func(a, b Problem) int { return cmp.Compare(a.Line, b.Line) })
 		return nil, &Error{Problems: problems}
 	}
 	return c, nil
+}
+
+// atTop gives problems with no known line the file's first line.
+func atTop(problems []Problem) {
+	for i := range problems {
+		if problems[i].Line < 1 {
+			problems[i].Line = 1
+		}
+	}
 }
 
 // covers reports whether a problem at key a makes one at key b redundant:
