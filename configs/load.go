@@ -73,6 +73,7 @@ func parse(data []byte, file string, lookup func(string) (string, bool), log *sl
 			problems = append(problems, p)
 		}
 	}
+	c.Warnings = append(c.Warnings, sharedPaths(c)...)
 	if file != "" {
 		// A key that is missing altogether (no teams:) has no line of its
 		// own; the top of the file is where to add it, and every problem
@@ -85,6 +86,33 @@ func parse(data []byte, file string, lookup func(string) (string, bool), log *sl
 		return nil, &Error{Problems: problems}
 	}
 	return c, nil
+}
+
+// sharedPaths warns about teams that work in the same directory on the
+// same host: their Claude sessions would share one project history and
+// edit the same files, which is rarely meant.
+func sharedPaths(c *Config) []Problem {
+	var out []Problem
+	first := map[string]string{}
+	for _, name := range c.TeamNames() {
+		t := c.Teams[name]
+		if t.Path == "" {
+			continue
+		}
+		where := "local"
+		if t.IsRemote() {
+			where = "ssh " + t.SSH + t.Remote
+		}
+		k := where + "\x00" + strings.TrimSuffix(t.Path, "/")
+		other, dup := first[k]
+		if !dup {
+			first[k] = name
+			continue
+		}
+		out = append(out, Problem{File: c.File, Line: c.line("teams." + name + ".path"), Key: "teams." + name + ".path",
+			Msg: fmt.Sprintf("teams %s and %s both use %s (their sessions would share one directory and its files; give each team its own path)", other, name, t.Path)})
+	}
+	return out
 }
 
 // atTop gives problems with no known line the file's first line.

@@ -83,3 +83,34 @@ func TestAddedSettingsRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestSharedPathWarns(t *testing.T) {
+	setHome(t)
+	c, err := Parse([]byte(`teams:
+  web:
+    path: /code/web
+  www:
+    path: /code/web/
+  api:
+    ssh: box
+    path: /code/web
+  api2:
+    ssh: box
+    path: /code/web
+  other: {path: /code/other}
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range c.Warnings {
+		got = append(got, w.String())
+	}
+	want := []string{
+		"t.yaml:11: teams.api2.path: teams api and api2 both use /code/web (their sessions would share one directory and its files; give each team its own path)",
+		"t.yaml:5: teams.www.path: teams web and www both use /code/web (their sessions would share one directory and its files; give each team its own path)",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
