@@ -148,6 +148,10 @@ func syntaxProblem(data []byte, file string, err error) Problem {
 		p.Line, _ = strconv.Atoi(m[1])
 		p.Msg = m[2]
 		p.Line = offendingLine(data, p.Line, p.Msg)
+	} else {
+		// yaml.v3 gives no line for errors found at the end of the stream
+		// (an unclosed quote or bracket); point at the last line.
+		p.Line = strings.Count(strings.TrimRight(string(data), "\n"), "\n") + 1
 	}
 	p.Msg = "invalid YAML: " + p.Msg + " (check indentation, and quote values that contain ': ' or start with a special character)"
 	return p
