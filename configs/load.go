@@ -7,7 +7,6 @@ package configs
 import (
 	"cmp"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -38,15 +37,15 @@ func Load(path string) (*Config, error) {
 // directory is where relative local paths are resolved; with file "" they
 // are refused. A refused config returns an *Error listing every problem.
 func Parse(data []byte, file string) (*Config, error) {
-	return parse(data, file, os.LookupEnv, slog.Default())
+	return parse(data, file, os.LookupEnv)
 }
 
-func parse(data []byte, file string, lookup func(string) (string, bool), log *slog.Logger) (*Config, error) {
+func parse(data []byte, file string, lookup func(string) (string, bool)) (*Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &Error{Problems: []Problem{syntaxProblem(data, file, err)}}
 	}
-	d := &decoder{file: file, lookup: lookup, log: log, lines: map[string]int{}}
+	d := &decoder{file: file, lookup: lookup, lines: map[string]int{}}
 	if !d.checkAliases(&doc) {
 		return nil, &Error{Problems: d.problems}
 	}
@@ -58,10 +57,12 @@ func parse(data []byte, file string, lookup func(string) (string, bool), log *sl
 			d.object(root, "", reflect.ValueOf(c).Elem())
 		}
 	}
-	c.lines, c.Warnings = d.lines, d.warnings
+	c.lines = d.lines
 	for name, t := range c.Teams {
 		t.Name, t.Line = name, c.lines["teams."+name]
 	}
+	d.applyIris(c)
+	c.Warnings = d.warnings
 
 	applyDefaults(c)
 	applyAddedDefaults(c)

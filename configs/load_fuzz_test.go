@@ -2,8 +2,6 @@ package configs
 
 import (
 	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +24,6 @@ func FuzzLoad(f *testing.F) {
 	}
 	env := map[string]string{"SET": "value", "EMPTY": "", "NUM": "10"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const file = "/cfg/fuzz.yaml"
 		lines := strings.Count(string(data), "\n") + 1
@@ -38,7 +35,7 @@ func FuzzLoad(f *testing.F) {
 				t.Errorf("%s %q says nothing", kind, p)
 			}
 		}
-		c, err := parse(data, file, lookup, log)
+		c, err := parse(data, file, lookup)
 		if err != nil {
 			var ce *Error
 			if !errors.As(err, &ce) || len(ce.Problems) == 0 {
