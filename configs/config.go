@@ -71,3 +71,12 @@ func (c *Config) has(key string) bool {
 	_, ok := c.lines[key]
 	return ok
 }
+
+// EffectiveStandby is the team's standby, or the broker-wide one when the
+// team does not set its own.
+func (t *Team) EffectiveStandby(s Settings) int {
+	if t.Standby != nil {
+		return *t.Standby
+	}
+	return s.Standby
+}

@@ -3,23 +3,57 @@ package configs
 import (
 	"errors"
 	"fmt"
-	"log/slog"
+	"net"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 )
 
-// irisOnly lists, per section, keys that iris-mcp reads and switchboard has
-// no use for. They are accepted so an iris config.yaml loads unchanged, and
-// noted at debug level only.
-var irisOnly = map[reflect.Type]map[string]bool{
-	reflect.TypeFor[Config](): set("dashboard", "database"),
-	reflect.TypeFor[Settings](): set("httpPort", "defaultTransport", "wonderLoggerConfig",
-		"hotReloadConfig", "sessionMcpEnabled", "sessionMcpPath"),
-	reflect.TypeFor[Team](): set("color", "skipPermissions", "ssh2", "enableReverseMcp",
-		"reverseMcpPort", "allowHttp", "mcpConfigScript", "sessionMcpEnabled", "sessionMcpPath"),
-	reflect.TypeFor[RemoteOptions](): set("compression", "forwardAgent", "extraSshArgs"),
+// irisKey says what switchboard does with a key only iris-mcp reads, so an
+// iris config.yaml loads unchanged.
+type irisKey struct {
+	// why is the warning for a key switchboard has no use for. "" means
+	// switchboard already does what the key asks, so it is accepted quietly.
+	why string
+	// apply maps the key onto switchboard's settings; nil if nothing to map.
+	apply func(d *decoder, k, v *yaml.Node, path string, out reflect.Value)
+}
+
+// irisKeys lists, per section, the keys of iris-mcp's config schema that
+// switchboard does not spell the same way.
+var irisKeys = map[reflect.Type]map[string]irisKey{
+	reflect.TypeFor[Config](): {
+		"dashboard": {apply: (*decoder).mapIrisDashboard},
+		"database":  {why: "is iris's own session database; switchboard keeps its own store (settings.database, by default ~/.switchboard/switchboard.db)"},
+	},
+	reflect.TypeFor[Settings](): {
+		"httpPort": {apply: func(d *decoder, k, v *yaml.Node, path string, _ reflect.Value) { d.irisHTTPPort = v }},
+		"defaultTransport": {apply: func(d *decoder, k, v *yaml.Node, path string, _ reflect.Value) {
+			d.irisTransport, d.irisTransportLine = v, k.Line
+		}},
+		"wonderLoggerConfig": {why: "is not read; switchboard logs through log/slog (set settings.logLevel, or --log-level and --log-format)"},
+		"hotReloadConfig":    {}, // switchboard always follows its config file
+		"sessionMcpEnabled":  {}, // switchboard always gives team Claudes its tools
+		"sessionMcpPath":     {why: "is not used; switchboard hands each Claude its tools directly and writes no MCP config files into team directories"},
+	},
+	reflect.TypeFor[Team](): {
+		"color":             {why: "is not used; switchboard shows no team colours"},
+		"skipPermissions":   {why: "is not read; switchboard never skips Claude's permission checks (use grantPermission: yes to allow every tool)"},
+		"ssh2":              {}, // switchboard has one SSH client
+		"enableReverseMcp":  {apply: (*decoder).irisReverseMCP},
+		"reverseMcpPort":    {why: "is not used; switchboard forwards its tools over the team's SSH connection and picks the port itself"},
+		"allowHttp":         {why: "is not used; the forwarded endpoint listens on the remote host's loopback and needs the session's token"},
+		"mcpConfigScript":   {why: "is not used; switchboard writes each Claude's MCP config itself"},
+		"sessionMcpEnabled": {},
+		"sessionMcpPath":    {why: "is not used; switchboard hands each Claude its tools directly and writes no MCP config files into team directories"},
+	},
+	reflect.TypeFor[RemoteOptions](): {
+		"compression":  {why: "is not supported by switchboard's SSH client, ignored"},
+		"forwardAgent": {why: "is not supported; agent forwarding is never offered to remote hosts"},
+		"extraSshArgs": {apply: (*decoder).irisExtraSSHArgs},
+	},
 }
 
 func set(keys ...string) map[string]bool {
@@ -34,16 +68,110 @@ func set(keys ...string) map[string]bool {
 // itself through an anchor.
 const maxMergeDepth = 32
 
+// maxExpandedNodes bounds how many nodes aliases (*name, including merge
+// keys' sources) add to a document when written out. yaml.v3 keeps aliases
+// as pointers, but the decoder walks each one as if written out, so a file
+// of a few hundred bytes with nested aliases ("billion laughs") would take
+// minutes or all memory to decode. Real configs add a few hundred.
+const maxExpandedNodes = 10000
+
+// checkAliases refuses a document whose aliases expand past
+// maxExpandedNodes or nest past maxMergeDepth, before anything walks it. It
+// visits each node once: the expanded size of every anchored value is
+// computed once and remembered.
+func (d *decoder) checkAliases(root *yaml.Node) bool {
+	a := &aliasCheck{sizes: map[*yaml.Node]expanded{}}
+	var walk func(n *yaml.Node, path string) bool
+	walk = func(n *yaml.Node, path string) bool {
+		if n.Kind == yaml.AliasNode {
+			if n.Alias == nil {
+				return true
+			}
+			a.extra += a.size(n).size
+			switch {
+			case a.tooDeep:
+				d.problem(n.Line, path, "alias *%s nests aliases more than %d deep (an anchored value refers to another anchor, and so on; write the values out)", n.Value, maxMergeDepth)
+				return false
+			case a.extra > maxExpandedNodes:
+				d.problem(n.Line, path, "aliases expand the file past %d values at alias *%s (each *alias repeats its anchor's whole value, so aliases of aliases multiply; refer to plain anchors instead of chaining them)", maxExpandedNodes, n.Value)
+				return false
+			}
+			return true
+		}
+		for i, c := range n.Content {
+			p := path
+			if n.Kind == yaml.MappingNode && i%2 == 1 && n.Content[i-1].Kind == yaml.ScalarNode {
+				p = join(path, n.Content[i-1].Value)
+			}
+			if !walk(c, p) {
+				return false
+			}
+		}
+		return true
+	}
+	return walk(root, "")
+}
+
+// aliasCheck computes the expanded sizes of anchored values.
+type aliasCheck struct {
+	sizes   map[*yaml.Node]expanded
+	extra   int // nodes added by the aliases seen so far
+	tooDeep bool
+}
+
+// expanded describes a node with its aliases written out.
+type expanded struct {
+	size  int // nodes, at most maxExpandedNodes+1
+	depth int // aliases followed, at most maxMergeDepth+1
+}
+
+// size returns what n stands for with its aliases written out.
+func (a *aliasCheck) size(n *yaml.Node) expanded {
+	if e, ok := a.sizes[n]; ok {
+		return e
+	}
+	e := expanded{size: 1}
+	if n.Kind == yaml.AliasNode {
+		if n.Alias != nil {
+			e = a.size(n.Alias)
+			e.depth++
+		}
+	} else {
+		for _, c := range n.Content {
+			ce := a.size(c)
+			e.size = min(e.size+ce.size, maxExpandedNodes+1)
+			e.depth = max(e.depth, ce.depth)
+		}
+	}
+	if e.depth > maxMergeDepth {
+		a.tooDeep = true
+		e.depth = maxMergeDepth + 1
+	}
+	a.sizes[n] = e
+	return e
+}
+
 // decoder walks the yaml.Node tree into the Config structs field by field,
 // so that every bad value is reported with its own line and dotted key
 // instead of stopping at the first one, as yaml's own Decode does.
 type decoder struct {
 	file     string
 	lookup   func(string) (string, bool)
-	log      *slog.Logger
 	lines    map[string]int
 	problems []Problem
 	warnings []Problem
+
+	// irisWarned maps an iris-only key to the index of its warning, so each
+	// is warned about once however many teams set it.
+	irisWarned map[string]int
+	// iris keys mapped after decoding, when switchboard's own spelling is
+	// absent: dashboard, defaultTransport with httpPort, extraSshArgs.
+	irisDashboard     string
+	irisDashboardLine int
+	irisHTTPPort      *yaml.Node
+	irisTransport     *yaml.Node
+	irisTransportLine int
+	irisSSHArgs       map[*RemoteOptions][]string
 }
 
 func (d *decoder) problem(line int, key, format string, args ...any) {
@@ -60,7 +188,7 @@ func (d *decoder) object(n *yaml.Node, path string, out reflect.Value) {
 		kp := join(path, name)
 		i, ok := fieldIndex(t, name)
 		if !ok {
-			d.unknown(t, p.key, kp)
+			d.unknown(t, p.key, p.val, kp, out)
 			continue
 		}
 		d.lines[kp] = p.key.Line
@@ -202,16 +330,19 @@ func (d *decoder) interpolated(n *yaml.Node, path string, depth int) *yaml.Node 
 	return &c
 }
 
-func (d *decoder) unknown(t reflect.Type, k *yaml.Node, key string) {
+func (d *decoder) unknown(t reflect.Type, k, v *yaml.Node, key string, out reflect.Value) {
 	name := k.Value
-	if irisOnly[t][name] {
-		d.log.Debug("ignoring iris-only config key", "file", d.file, "line", k.Line, "key", key)
+	if ik, ok := irisKeys[t][name]; ok {
+		if ik.apply != nil {
+			ik.apply(d, k, unalias(v), key, out)
+		}
+		if ik.why != "" {
+			d.irisWarn(k, name, key, ik.why)
+		}
 		return
 	}
 	if t == reflect.TypeFor[Config]() && strings.HasPrefix(name, "x-") {
-		// Extension keys, as in docker compose: a home for YAML anchors.
-		d.log.Debug("ignoring extension config key", "file", d.file, "line", k.Line, "key", key)
-		return
+		return // extension keys, as in docker compose: a home for YAML anchors
 	}
 	msg := "unknown key, ignored"
 	switch s := suggest(t, name); {
@@ -220,9 +351,137 @@ func (d *decoder) unknown(t reflect.Type, k *yaml.Node, key string) {
 	case s != "":
 		msg += fmt.Sprintf(" (did you mean %s?)", s)
 	}
-	w := Problem{File: d.file, Line: k.Line, Key: key, Msg: msg}
-	d.warnings = append(d.warnings, w)
-	d.log.Warn("config key ignored", "file", d.file, "line", k.Line, "key", key, "reason", msg)
+	d.warnings = append(d.warnings, Problem{File: d.file, Line: k.Line, Key: key, Msg: msg})
+}
+
+// irisWarn warns about an iris-only key once: later uses of the same key
+// (every team's color) are listed on the first warning.
+func (d *decoder) irisWarn(k *yaml.Node, name, key, why string) {
+	if d.irisWarned == nil {
+		d.irisWarned = map[string]int{}
+	}
+	if i, seen := d.irisWarned[name]; seen {
+		w := &d.warnings[i]
+		if strings.HasSuffix(w.Msg, ")") && strings.Contains(w.Msg, " (iris-mcp key; also at line") {
+			w.Msg = strings.TrimSuffix(w.Msg, ")") + fmt.Sprintf(", %d)", k.Line)
+		} else {
+			w.Msg = strings.TrimSuffix(w.Msg, " (iris-mcp key)") + fmt.Sprintf(" (iris-mcp key; also at line %d)", k.Line)
+		}
+		return
+	}
+	d.irisWarned[name] = len(d.warnings)
+	d.warnings = append(d.warnings, Problem{File: d.file, Line: k.Line, Key: key, Msg: why + " (iris-mcp key)"})
+}
+
+// mapIrisDashboard maps iris's dashboard: {enabled, host, http, https, ...}
+// onto settings.dashboard. switchboard's dashboard serves plain HTTP on
+// loopback only, so anything else is said, and leaves it off.
+func (d *decoder) mapIrisDashboard(k, v *yaml.Node, key string, _ reflect.Value) {
+	if v.Kind != yaml.MappingNode {
+		return // iris's own default: nothing to map
+	}
+	var dash struct {
+		Enabled *bool  `yaml:"enabled"`
+		Host    string `yaml:"host"`
+		HTTP    int    `yaml:"http"`
+		HTTPS   int    `yaml:"https"`
+	}
+	if err := d.interpolated(v, key, 0).Decode(&dash); err != nil {
+		d.irisWarn(k, "dashboard", key, fmt.Sprintf("could not be read (%s), so the dashboard stays off (set settings.dashboard: 127.0.0.1:3100)", strings.TrimPrefix(err.Error(), "yaml: ")))
+		return
+	}
+	if dash.Enabled != nil && !*dash.Enabled {
+		return
+	}
+	host := cmpOr(dash.Host, "localhost")
+	port := dash.HTTP
+	if port == 0 {
+		port = dash.HTTPS
+		if port == 0 {
+			return
+		}
+		d.irisWarn(k, "dashboard.https", key+".https", fmt.Sprintf("is not supported; switchboard's dashboard serves plain HTTP on loopback, at http://%s", net.JoinHostPort(host, strconv.Itoa(port))))
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	if err := loopbackAddr(addr); err != nil {
+		d.irisWarn(k, "dashboard.host", key+".host", fmt.Sprintf("%v, so the dashboard stays off: it can approve tool use and listens on loopback only (set settings.dashboard: 127.0.0.1:%d, and use an SSH tunnel to reach it)", err, port))
+		return
+	}
+	d.irisDashboard, d.irisDashboardLine = addr, k.Line
+}
+
+// irisReverseMCP accepts enableReverseMcp: every team's Claude gets
+// switchboard's tools, so only false needs a word.
+func (d *decoder) irisReverseMCP(k, v *yaml.Node, key string, _ reflect.Value) {
+	var on bool
+	if err := d.interpolated(v, key, 0).Decode(&on); err == nil && !on {
+		d.irisWarn(k, "enableReverseMcp", key, "false is ignored: every team's Claude can ask other teams through switchboard (to stop one, add mcp__switchboard to its disallowedTools)")
+	}
+}
+
+// irisExtraSSHArgs keeps remoteOptions.extraSshArgs to add to the team's
+// iris remote: command line, where remote's own parser reads them.
+func (d *decoder) irisExtraSSHArgs(k, v *yaml.Node, key string, out reflect.Value) {
+	var args []string
+	if err := d.interpolated(v, key, 0).Decode(&args); err != nil {
+		d.problem(k.Line, key, "want a list of ssh arguments, e.g. [\"-o\", \"ProxyJump=bastion\"]")
+		return
+	}
+	if d.irisSSHArgs == nil {
+		d.irisSSHArgs = map[*RemoteOptions][]string{}
+	}
+	ro := out.Addr().Interface().(*RemoteOptions)
+	d.irisSSHArgs[ro] = args
+	d.lines[key] = k.Line
+}
+
+// applyIris maps the iris keys kept while decoding onto c.
+func (d *decoder) applyIris(c *Config) {
+	s := &c.Settings
+	if d.irisDashboard != "" && s.Dashboard == "" && !c.has("settings.dashboard") {
+		s.Dashboard = d.irisDashboard
+		d.lines["settings.dashboard"] = d.irisDashboardLine
+	}
+	if d.irisTransport != nil && s.HTTPAddr == "" && !c.has("settings.httpAddr") {
+		var transport string
+		port := 1615 // iris's default
+		_ = d.interpolated(d.irisTransport, "settings.defaultTransport", 0).Decode(&transport)
+		if d.irisHTTPPort != nil {
+			_ = d.interpolated(d.irisHTTPPort, "settings.httpPort", 0).Decode(&port)
+		}
+		if transport == "http" {
+			s.HTTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			d.lines["settings.httpAddr"] = d.irisTransportLine
+		}
+	}
+	for _, name := range c.TeamNames() {
+		t := c.Teams[name]
+		args, ok := d.irisSSHArgs[&t.RemoteOptions]
+		if !ok || len(args) == 0 {
+			continue
+		}
+		key := "teams." + name + ".remoteOptions.extraSshArgs"
+		if t.Remote == "" {
+			d.warnings = append(d.warnings, Problem{File: d.file, Line: c.line(key), Key: key,
+				Msg: "applies only to an iris remote: command line, ignored (put ssh options for " + t.SSH + " in your ssh_config)"})
+			continue
+		}
+		// Inserted after "ssh", each word quoted, so remote's parser reads
+		// them as iris's ssh would, and refuses what it cannot honour.
+		first, rest, _ := strings.Cut(strings.TrimSpace(t.Remote), " ")
+		quoted := make([]string, len(args))
+		for i, a := range args {
+			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		t.Remote = first + " " + strings.Join(quoted, " ") + " " + rest
+	}
+}
+
+func cmpOr(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }
 
 // fieldIndex finds the field of struct type t whose yaml tag is name.

@@ -133,3 +133,23 @@ func orDuration(d *Duration, def time.Duration) {
 		d.Duration = def
 	}
 }
+
+// Defaults for the settings added with permissions, asking back, standby
+// processes and the dashboard.
+const (
+	DefaultPermissionTimeout = 5 * time.Minute
+	DefaultMaxAskDepth       = 4
+	DefaultStandby           = 0
+	DefaultDashboard         = "" // off
+)
+
+// applyAddedDefaults fills the settings above; parse calls it after
+// applyDefaults.
+func applyAddedDefaults(c *Config) {
+	s := &c.Settings
+	orDuration(&s.PermissionTimeout, DefaultPermissionTimeout)
+	if s.MaxAskDepth == 0 {
+		s.MaxAskDepth = DefaultMaxAskDepth
+	}
+	s.Dashboard = strings.TrimSpace(s.Dashboard)
+}

@@ -7,7 +7,6 @@ package configs
 import (
 	"cmp"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -38,15 +37,18 @@ func Load(path string) (*Config, error) {
 // directory is where relative local paths are resolved; with file "" they
 // are refused. A refused config returns an *Error listing every problem.
 func Parse(data []byte, file string) (*Config, error) {
-	return parse(data, file, os.LookupEnv, slog.Default())
+	return parse(data, file, os.LookupEnv)
 }
 
-func parse(data []byte, file string, lookup func(string) (string, bool), log *slog.Logger) (*Config, error) {
+func parse(data []byte, file string, lookup func(string) (string, bool)) (*Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &Error{Problems: []Problem{syntaxProblem(data, file, err)}}
 	}
-	d := &decoder{file: file, lookup: lookup, log: log, lines: map[string]int{}}
+	d := &decoder{file: file, lookup: lookup, lines: map[string]int{}}
+	if !d.checkAliases(&doc) {
+		return nil, &Error{Problems: d.problems}
+	}
 	c := &Config{File: file}
 	if root := unalias(documentRoot(&doc)); !isNull(root) {
 		if root.Kind != yaml.MappingNode {
@@ -55,25 +57,72 @@ func parse(data []byte, file string, lookup func(string) (string, bool), log *sl
 			d.object(root, "", reflect.ValueOf(c).Elem())
 		}
 	}
-	c.lines, c.Warnings = d.lines, d.warnings
+	c.lines = d.lines
 	for name, t := range c.Teams {
 		t.Name, t.Line = name, c.lines["teams."+name]
 	}
+	d.applyIris(c)
+	c.Warnings = d.warnings
 
 	applyDefaults(c)
+	applyAddedDefaults(c)
 	problems := d.problems
 	// A key whose value could not be decoded already has its problem;
 	// validating its zero value would only repeat it.
-	for _, p := range validate(c) {
+	for _, p := range append(validate(c), validateAdded(c)...) {
 		if !slices.ContainsFunc(d.problems, func(q Problem) bool { return covers(q.Key, p.Key) }) {
 			problems = append(problems, p)
 		}
+	}
+	c.Warnings = append(c.Warnings, sharedPaths(c)...)
+	if file != "" {
+		// A key that is missing altogether (no teams:) has no line of its
+		// own; the top of the file is where to add it, and every problem
+		// a person reads then has a file:line to jump to.
+		atTop(problems)
+		atTop(c.Warnings)
 	}
 	if len(problems) > 0 {
 		slices.SortStableFunc(problems, func(a, b Problem) int { return cmp.Compare(a.Line, b.Line) })
 		return nil, &Error{Problems: problems}
 	}
 	return c, nil
+}
+
+// sharedPaths warns about teams that work in the same directory on the
+// same host: their Claude sessions would share one project history and
+// edit the same files, which is rarely meant.
+func sharedPaths(c *Config) []Problem {
+	var out []Problem
+	first := map[string]string{}
+	for _, name := range c.TeamNames() {
+		t := c.Teams[name]
+		if t.Path == "" {
+			continue
+		}
+		where := "local"
+		if t.IsRemote() {
+			where = "ssh " + t.SSH + t.Remote
+		}
+		k := where + "\x00" + strings.TrimSuffix(t.Path, "/")
+		other, dup := first[k]
+		if !dup {
+			first[k] = name
+			continue
+		}
+		out = append(out, Problem{File: c.File, Line: c.line("teams." + name + ".path"), Key: "teams." + name + ".path",
+			Msg: fmt.Sprintf("teams %s and %s both use %s (their sessions would share one directory and its files; give each team its own path)", other, name, t.Path)})
+	}
+	return out
+}
+
+// atTop gives problems with no known line the file's first line.
+func atTop(problems []Problem) {
+	for i := range problems {
+		if problems[i].Line < 1 {
+			problems[i].Line = 1
+		}
+	}
 }
 
 // covers reports whether a problem at key a makes one at key b redundant:
@@ -100,6 +149,10 @@ func syntaxProblem(data []byte, file string, err error) Problem {
 		p.Line, _ = strconv.Atoi(m[1])
 		p.Msg = m[2]
 		p.Line = offendingLine(data, p.Line, p.Msg)
+	} else {
+		// yaml.v3 gives no line for errors found at the end of the stream
+		// (an unclosed quote or bracket); point at the last line.
+		p.Line = strings.Count(strings.TrimRight(string(data), "\n"), "\n") + 1
 	}
 	p.Msg = "invalid YAML: " + p.Msg + " (check indentation, and quote values that contain ': ' or start with a special character)"
 	return p

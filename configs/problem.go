@@ -9,7 +9,7 @@ import (
 // line and dotted key.
 type Problem struct {
 	File string
-	Line int    // 0 when unknown (a missing key, or a config built in code)
+	Line int    // 1-based; a key missing from the file is at line 1; 0 for a config built in code
 	Key  string // dotted path, e.g. "teams.api.path"
 	Msg  string // what is wrong, then what to do in parentheses
 }

@@ -44,6 +44,17 @@ type Settings struct {
 	TTLDays int `yaml:"ttlDays"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"logLevel"`
+
+	// PermissionTimeout is how long a tool-permission request waits for an
+	// answer before it is denied (default 5m).
+	PermissionTimeout Duration `yaml:"permissionTimeout"`
+	// MaxAskDepth bounds a chain of teams asking teams (default 4, >= 1).
+	MaxAskDepth int `yaml:"maxAskDepth"`
+	// Standby is how many Claude processes each team keeps started ahead of
+	// need (default 0); a team's own standby overrides it.
+	Standby int `yaml:"standby"`
+	// Dashboard is the loopback host:port of the web dashboard; "" is off.
+	Dashboard string `yaml:"dashboard"`
 }
 
 // Database selects the store: a SQLite file (Path) or a DSN such as postgres://.
@@ -79,6 +90,9 @@ type Team struct {
 
 	// Line is where the team is defined in File, for error messages.
 	Line int `yaml:"-"`
+
+	// Standby overrides settings.standby for this team when set.
+	Standby *int `yaml:"standby"`
 }
 
 // IsRemote reports whether the team lives on another host.

@@ -186,3 +186,30 @@ func loopbackAddr(addr string) error {
 func hasDotDot(p string) bool {
 	return slices.Contains(strings.FieldsFunc(p, func(r rune) bool { return r == '/' || r == filepath.Separator }), "..")
 }
+
+// validateAdded checks the settings added with permissions, asking back,
+// standby processes and the dashboard; parse calls it beside validate.
+func validateAdded(c *Config) []Problem {
+	v := &validator{c: c}
+	s := &c.Settings
+	if s.PermissionTimeout.Duration < 0 {
+		v.add("settings.permissionTimeout", "is %v, must not be negative (the default is %v)", s.PermissionTimeout.Duration, DefaultPermissionTimeout)
+	}
+	if s.MaxAskDepth < 1 {
+		v.add("settings.maxAskDepth", "is %d, must be at least 1 (the default is %d)", s.MaxAskDepth, DefaultMaxAskDepth)
+	}
+	if s.Standby < 0 {
+		v.add("settings.standby", "is %d, must not be negative", s.Standby)
+	}
+	if s.Dashboard != "" {
+		if err := loopbackAddr(s.Dashboard); err != nil {
+			v.add("settings.dashboard", "%v (the dashboard can approve tool use, so it listens on loopback only: use e.g. 127.0.0.1:3100, and an SSH tunnel to reach it from elsewhere)", err)
+		}
+	}
+	for _, name := range c.TeamNames() {
+		if t := c.Teams[name]; t.Standby != nil && *t.Standby < 0 {
+			v.add("teams."+name+".standby", "is %d, must not be negative", *t.Standby)
+		}
+	}
+	return v.problems
+}

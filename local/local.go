@@ -111,25 +111,31 @@ func (r *Runner) Start(ctx context.Context, spec proc.Spec) (proc.Process, error
 	cmd.Stderr = stderr
 	cmd.WaitDelay = waitDelay
 
-	stdin, err := cmd.StdinPipe()
+	// Plain pipes rather than cmd.StdinPipe and cmd.StdoutPipe: Wait closes
+	// those at exit, so a fast process would close stdin under a caller about
+	// to close it (its Close then fails) and lose output not yet read.
+	stdinR, stdinW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
-	// A plain pipe rather than cmd.StdoutPipe: Wait closes the latter at
-	// exit, which would lose output the reader has not consumed yet.
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
-		stdin.Close()
+		stdinR.Close()
+		stdinW.Close()
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
+	cmd.Stdin = stdinR
 	cmd.Stdout = stdoutW
 	err = cmd.Start()
+	// The child has its own copies now; ours would keep the pipes open.
+	stdinR.Close()
 	stdoutW.Close()
 	if err != nil {
-		stdin.Close()
+		stdinW.Close()
 		stdoutR.Close()
 		return nil, fmt.Errorf("start %s in %s: %w", path, spec.Dir, err)
 	}
+	stdin := &onceCloser{f: stdinW}
 
 	p := &process{
 		cmd:    cmd,
@@ -241,7 +247,7 @@ func lookupEnv(env []string, key string) string {
 type process struct {
 	cmd    *exec.Cmd
 	name   string
-	stdin  io.WriteCloser
+	stdin  *onceCloser
 	stdout *eofCloser
 	stderr *ring
 	log    *slog.Logger
@@ -292,6 +298,9 @@ func (p *process) wait() {
 	p.exited = true
 	p.mu.Unlock()
 	err := p.cmd.Wait()
+	// Nobody reads stdin any more; release our end as Wait would have for a
+	// StdinPipe. The caller's own Close stays harmless.
+	p.stdin.Close()
 
 	var exitErr *exec.ExitError
 	switch {
@@ -364,6 +373,22 @@ func (r *eofCloser) Read(b []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// onceCloser is the write end of the stdin pipe. Close may be called any
+// number of times, by the caller and by the reaper, and only the first
+// closes the file; so closing stdin after the process exited is not an error.
+type onceCloser struct {
+	f    *os.File
+	once sync.Once
+	err  error
+}
+
+func (w *onceCloser) Write(b []byte) (int, error) { return w.f.Write(b) }
+
+func (w *onceCloser) Close() error {
+	w.once.Do(func() { w.err = w.f.Close() })
+	return w.err
 }
 
 // ring keeps the last limit bytes written to it.

@@ -328,8 +328,9 @@ func applyDefaults(t *Target) {
 	}
 }
 
-// resolveRemote parses the iris form: ssh [-J jump[,jump2]] [-p N] [-i key]
-// [-l user] [-o Key=val] [user@]host.
+// resolveRemote parses the iris form: ssh [-F file] [-J jump[,jump2]] [-p N]
+// [-i key] [-l user] [-o Key=val] [user@]host. -F replaces the ssh_config
+// for this team, as it does for ssh(1).
 func resolveRemote(cfg *ssh_config.Config, remote string) (Target, error) {
 	words, err := splitWords(remote)
 	if err != nil {
@@ -352,7 +353,7 @@ func resolveRemote(cfg *ssh_config.Config, remote string) (Target, error) {
 		}
 		flag, val := a[:2], a[2:]
 		switch flag {
-		case "-J", "-p", "-i", "-l", "-o":
+		case "-J", "-p", "-i", "-l", "-o", "-F":
 			if val == "" {
 				i++
 				if i >= len(args) {
@@ -362,7 +363,7 @@ func resolveRemote(cfg *ssh_config.Config, remote string) (Target, error) {
 			}
 		default:
 			if strings.Trim(a[1:], "46AaCgKkNnqsTtvXxYy") != "" {
-				return Target{}, fmt.Errorf("remote %q: option %s is not supported (use -J, -p, -i, -l or -o)", remote, a)
+				return Target{}, fmt.Errorf("remote %q: option %s is not supported (use -F, -J, -p, -i, -l or -o)", remote, a)
 			}
 			continue // flags about terminals, verbosity, forwarding: irrelevant here
 		}
@@ -375,6 +376,10 @@ func resolveRemote(cfg *ssh_config.Config, remote string) (Target, error) {
 			over.add("IdentityFile", val)
 		case "-l":
 			over.add("User", val)
+		case "-F":
+			if cfg, err = loadExplicitSSHConfig(val); err != nil {
+				return Target{}, fmt.Errorf("remote %q: %w", remote, err)
+			}
 		case "-o":
 			k, v, ok := strings.Cut(val, "=")
 			if !ok {
@@ -595,4 +600,17 @@ func splitWords(s string) ([]string, error) {
 		words = append(words, cur.String())
 	}
 	return words, nil
+}
+
+// loadExplicitSSHConfig reads the ssh_config named by a remote's -F. Unlike
+// the default file it must exist, as ssh(1) insists, and be absolute or
+// under ~/: the daemon's working directory is not the user's.
+func loadExplicitSSHConfig(path string) (*ssh_config.Config, error) {
+	if !strings.HasPrefix(path, "/") && !strings.HasPrefix(path, "~/") {
+		return nil, fmt.Errorf("-F %q: write the ssh config file's absolute path (or ~/...)", path)
+	}
+	if _, err := os.Stat(expandTilde(path)); err != nil {
+		return nil, fmt.Errorf("-F: ssh config file: %w", err)
+	}
+	return loadSSHConfig(path)
 }

@@ -144,6 +144,12 @@ func (a *app) loadConfig() (*configs.Config, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	// configs returns warnings rather than logging them, so they come out
+	// in the same format as every other line.
+	log := a.logger(cfg.Settings.Level())
+	for _, w := range cfg.Warnings {
+		log.Warn("config warning", "file", w.File, "line", w.Line, "key", w.Key, "reason", w.Msg)
+	}
 	return cfg, path, nil
 }
 

@@ -8,6 +8,8 @@
 //   - Wait's error for a non-zero exit satisfies
 //     errors.As(err, &interface{ ExitCode() int }) with the exit status.
 //   - After Wait returns, Stderr yields what the process wrote to stderr.
+//   - Closing Stdin after the process exited is not an error, so a caller
+//     racing a fast process never sees a spurious failure.
 //   - Files report a missing file with an error matching fs.ErrNotExist.
 package proctest
 
@@ -64,6 +66,7 @@ func Run(t *testing.T, h Harness) {
 		{"LargeStdinRoundTrip", s.largeStdinRoundTrip},
 		{"StdoutAndStderrSeparate", s.stdoutAndStderrSeparate},
 		{"ExitStatus", s.exitStatus},
+		{"CloseStdinAfterExit", s.closeStdinAfterExit},
 		{"CleanExit", s.cleanExit},
 		{"KillStopsProcess", s.killStopsProcess},
 		{"KillWhileWaiting", s.killWhileWaiting},
@@ -333,6 +336,20 @@ func (s suite) exitStatus(t *testing.T) {
 				t.Errorf("stderr = %q, want it to hold what the process wrote", errOut)
 			}
 		})
+	}
+}
+
+func (s suite) closeStdinAfterExit(t *testing.T) {
+	// The race in ExitStatus made deterministic: the process is reaped
+	// before the caller closes stdin, and both orders must look the same.
+	p := s.start(t, proc.Spec{Dir: s.h.TempDir(), Command: s.h.ShellPath, Args: []string{"-c", "exit 3"}})
+	readAllGuarded(t, p.Stdout())
+	_ = waitGuarded(t, p)
+	if err := p.Stdin().Close(); err != nil {
+		t.Errorf("close stdin after the process exited: %v", err)
+	}
+	if err := p.Stdin().Close(); err != nil {
+		t.Errorf("close stdin a second time: %v", err)
 	}
 }
 
