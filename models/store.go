@@ -51,6 +51,10 @@ var sqlitePragmas = []string{
 	"synchronous(NORMAL)",
 }
 
+// postgresMaxConns caps the connections one store opens to a Postgres
+// server.
+const postgresMaxConns = 8
+
 // Open connects to the database described by opts and migrates the schema.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	log := opts.Logger
@@ -61,7 +65,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		// Every write here is a single statement or an explicit transaction;
 		// GORM's implicit transaction around each one only costs a round trip.
 		SkipDefaultTransaction: true,
-		NowFunc:                func() time.Time { return time.Now().UTC() },
+		NowFunc:                func() time.Time { return utc(time.Now()) },
 		Logger: logger.NewSlogLogger(log, logger.Config{
 			SlowThreshold:             500 * time.Millisecond,
 			LogLevel:                  logger.Warn,
@@ -99,6 +103,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	sqlDB, err := db.DB()
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if !isSQLite {
+		// Every waiting goroutine would otherwise open its own connection:
+		// slow to start, and a busy daemon could use up the server's
+		// max_connections (100 by default) that other brokers share.
+		sqlDB.SetMaxOpenConns(postgresMaxConns)
+		sqlDB.SetMaxIdleConns(postgresMaxConns)
 	}
 	if isSQLite {
 		// SQLite allows one writer at a time. One connection serialises the
@@ -201,8 +212,10 @@ func notFound(err error) error {
 }
 
 // utc normalises a time before it is stored: SQLite keeps times as text and
-// compares them as text, which is only chronological in a single zone.
-func utc(t time.Time) time.Time { return t.UTC() }
+// compares them as text, which is only chronological in a single zone; and
+// Postgres keeps microseconds, so a time is cut to them here, on both
+// engines, for a row read back to equal the one written.
+func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // whereTeams narrows q, a query on sessions or messages, to team (as sender
 // or recipient), from, to and status; empty values do not narrow.
