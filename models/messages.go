@@ -200,7 +200,7 @@ func (s *Store) PostponeMessage(ctx context.Context, id uint64, notBefore time.T
 func (s *Store) ExpireMessages(ctx context.Context, now time.Time) (int64, error) {
 	now = utc(now)
 	var expired int64
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var due []Message
 		err := tx.Select("id", "created_at", "expires_at", "error").
 			Where("status = ? AND expires_at > ? AND expires_at <= ?", MessageQueued, time.Time{}, now).

@@ -150,7 +150,7 @@ func (s *Store) RecordResponse(ctx context.Context, sessionID string, at time.Ti
 // the new count.
 func (s *Store) IncrementMessageCount(ctx context.Context, sessionID string) (int, error) {
 	var n int
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&Session{}).Where("session_id = ?", sessionID).
 			Update("message_count", gorm.Expr("message_count + 1"))
 		if res.Error != nil {

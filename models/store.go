@@ -32,6 +32,11 @@ type Options struct {
 	DSN string
 	// Logger receives slow-query and error logs; nil means slog.Default().
 	Logger *slog.Logger
+	// SkipQuickCheck skips SQLite's PRAGMA quick_check at open. The check
+	// reads the whole file (about a second per few hundred MB), so that a
+	// damaged file is refused at start with the way out, not found when a
+	// write fails; skip it only where the file was just checked.
+	SkipQuickCheck bool
 }
 
 // Store is switchboard's database. It is safe for concurrent use.
@@ -95,7 +100,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 		db, err = gorm.Open(sqlite.Open(dsn), cfg)
 		if err != nil {
-			return nil, fmt.Errorf("open sqlite %s: %w", opts.Path, err)
+			// The pragmas in the DSN are the first reads of the file.
+			if err := classify(err); errors.Is(err, ErrCorrupt) {
+				return nil, corruptError(opts.Path, err.Error())
+			}
+			return nil, fmt.Errorf("open sqlite %s: %w", opts.Path, classify(err))
 		}
 		isSQLite = true
 	}
@@ -120,9 +129,22 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		sqlDB.SetConnMaxLifetime(0)
 	}
 
+	if err := registerClassify(db); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
 	s := &Store{db: db}
+	if isSQLite && !opts.SkipQuickCheck {
+		if err := s.quickCheck(ctx, opts.Path); err != nil {
+			sqlDB.Close()
+			return nil, err
+		}
+	}
 	if err := s.migrate(ctx); err != nil {
 		sqlDB.Close()
+		if isSQLite && errors.Is(err, ErrCorrupt) {
+			return nil, corruptError(opts.Path, err.Error())
+		}
 		return nil, err
 	}
 	return s, nil
