@@ -186,7 +186,7 @@ func prepareSQLiteFile(path string) (string, error) {
 
 func (s *Store) migrate(ctx context.Context) error {
 	db := s.db.WithContext(ctx)
-	if err := db.AutoMigrate(&Session{}, &Message{}); err != nil {
+	if err := db.AutoMigrate(&Session{}, &Message{}, &PermissionRequest{}); err != nil {
 		return fmt.Errorf("migrate schema: %w", err)
 	}
 	// ListSessions orders by recentExpr; GORM tags cannot declare
