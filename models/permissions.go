@@ -58,7 +58,7 @@ type PermissionRequest struct {
 	// Input is the tool's input as JSON, clipped to MaxPermissionInput
 	// bytes (so it may no longer parse).
 	Input  string
-	Mode   PermissionMode `gorm:"not null"`
+	Mode   PermissionMode   `gorm:"not null"`
 	Status PermissionStatus `gorm:"not null;index"`
 	// DecidedBy says who decided: a user, "mode" for the team's setting,
 	// "timeout", a client name.
