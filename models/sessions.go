@@ -116,11 +116,24 @@ func (s *Store) CountSessions(ctx context.Context, f SessionFilter) (int64, erro
 }
 
 func (s *Store) filterSessions(ctx context.Context, f SessionFilter) *gorm.DB {
-	q := whereTeams(s.db.WithContext(ctx).Model(&Session{}), f.Team, f.FromTeam, f.ToTeam, string(f.Status))
-	if !f.Since.IsZero() {
-		q = q.Where(recentExpr+" >= ?", utc(f.Since))
+	if f.Team == "" || f.Since.IsZero() {
+		q := whereTeams(s.db.WithContext(ctx).Model(&Session{}), f.Team, f.FromTeam, f.ToTeam, string(f.Status))
+		if !f.Since.IsZero() {
+			q = q.Where(recentExpr+" >= ?", utc(f.Since))
+		}
+		return q
 	}
-	return q
+	// The team matches either column. Written as a plain OR, SQLite's
+	// planner, once ANALYZE has run, walks idx_sessions_recent through every
+	// session since Since and filters them (13 ms at 100k sessions, where a
+	// team has a handful): it cannot know the team is rare among them. The
+	// union of two range scans, one per (team, recent) index, reads only
+	// the team's own rows on both engines.
+	q := whereTeams(s.db.WithContext(ctx).Model(&Session{}), "", f.FromTeam, f.ToTeam, string(f.Status))
+	since := utc(f.Since)
+	return q.Where("id IN (SELECT id FROM sessions WHERE from_team = ? AND "+recentExpr+" >= ?"+
+		" UNION SELECT id FROM sessions WHERE to_team = ? AND "+recentExpr+" >= ?)",
+		f.Team, since, f.Team, since)
 }
 
 // updateSession applies values to the session with the given id and
