@@ -355,3 +355,24 @@ func TestPostponeKeepsDelivery(t *testing.T) {
 		}
 	})
 }
+
+// NUL and invalid UTF-8, which Postgres's text type refuses, are stored as
+// U+FFFD on both engines, so such a message or answer neither fails on one
+// engine only nor loops in retries.
+func TestUnstorableTextReplaced(t *testing.T) {
+	eachBackend(t, func(t *testing.T, newStore func(testing.TB) *Store) {
+		ctx := context.Background()
+		s := newStore(t)
+		m := enqueue(t, s, &Message{FromTeam: "web", ToTeam: "api", Text: "a\x00b\xffc"})
+		if _, err := s.FinishMessage(ctx, m.ID, MessageAnswered, "x\x00y", "", time.Now(), 0); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.MessageByID(ctx, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Text != "a\uFFFDb\uFFFDc" || got.Answer != "x\uFFFDy" {
+			t.Errorf("stored text %q, answer %q", got.Text, got.Answer)
+		}
+	})
+}

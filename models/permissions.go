@@ -92,7 +92,7 @@ func (s *Store) CreatePermissionRequest(ctx context.Context, p *PermissionReques
 	if p.Status == "" {
 		p.Status = PermissionPending
 	}
-	p.Input = clipBytes(p.Input, MaxPermissionInput)
+	p.Input = clipBytes(text(p.Input), MaxPermissionInput)
 	p.CreatedAt = s.db.NowFunc()
 	if p.DecidedAt != nil {
 		at := utc(*p.DecidedAt)
@@ -131,7 +131,7 @@ func (s *Store) DecidePermission(ctx context.Context, id uint64, allow bool, by,
 		Updates(map[string]any{
 			"status":     status,
 			"decided_by": by,
-			"reason":     reason,
+			"reason":     text(reason),
 			"decided_at": s.db.NowFunc(),
 		})
 	if res.Error != nil {

@@ -188,7 +188,7 @@ func (s *Store) SetProcessState(ctx context.Context, sessionID string, state Pro
 
 // SetStatus records the session's status and its last error ("" clears it).
 func (s *Store) SetStatus(ctx context.Context, sessionID string, status SessionStatus, lastErr string) error {
-	return s.updateSession(ctx, "set status", sessionID, map[string]any{"status": status, "last_error": lastErr})
+	return s.updateSession(ctx, "set status", sessionID, map[string]any{"status": status, "last_error": text(lastErr)})
 }
 
 // SetLaunch records how the session's process was last started.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/glebarez/sqlite"
 	"github.com/google/uuid"
@@ -249,6 +250,17 @@ func notFound(err error) error {
 // Postgres keeps microseconds, so a time is cut to them here, on both
 // engines, for a row read back to equal the one written.
 func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// text makes s storable on both engines: Postgres's text type refuses NUL
+// and invalid UTF-8 (SQLSTATE 22021), which would make a message whose
+// answer held one fail there and succeed on SQLite. Both become U+FFFD,
+// on both engines, so the queue behaves the same on either.
+func text(s string) string {
+	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
 
 // whereTeams narrows q, a query on sessions or messages, to team (as sender
 // or recipient), from, to and status; empty values do not narrow.

@@ -91,8 +91,8 @@ func (s *Store) CompleteMessage(ctx context.Context, id uint64, status MessageSt
 		Where("id = ? AND status IN ?", id, []MessageStatus{MessageQueued, MessageRunning}).
 		Updates(map[string]any{
 			"status":      status,
-			"answer":      answer,
-			"error":       errText,
+			"answer":      text(answer),
+			"error":       text(errText),
 			"finished_at": utc(at),
 			"duration_ms": duration.Milliseconds(),
 		})
