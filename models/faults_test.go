@@ -3,16 +3,24 @@ package models
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/switchboard-mcp/switchboard/internal/pgtest"
 	"gorm.io/gorm"
 )
 
@@ -156,42 +164,140 @@ func TestStoreFullIsTyped(t *testing.T) {
 // Needs root to mount; skipped otherwise (TestStoreFullIsTyped covers the
 // classification everywhere).
 func TestStoreFullOnTmpfs(t *testing.T) {
+	ctx := context.Background()
+	dir := mountTmpfs(t, "4m")
+	s := openWith(t, Options{Path: filepath.Join(dir, "switchboard.db")})
+	mustDo(t, s.EnqueueMessage(ctx, &Message{FromTeam: "web", ToTeam: "api", Text: "before"}))
+	filler := fill(t, dir)
+
+	big := strings.Repeat("x", 256<<10)
+	err := s.EnqueueMessage(ctx, &Message{FromTeam: "web", ToTeam: "api", Text: big})
+	if !errors.Is(err, ErrStoreFull) {
+		t.Fatalf("EnqueueMessage on a full disk: %v, want ErrStoreFull", err)
+	}
+	mustDo(t, os.Remove(filler))
+	if err := s.EnqueueMessage(ctx, &Message{FromTeam: "web", ToTeam: "api", Text: big}); err != nil {
+		t.Fatalf("EnqueueMessage once space returned: %v", err)
+	}
+	counts, err := s.MessageCounts(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[MessageQueued] != 2 {
+		t.Errorf("queued messages = %d, want 2 (the failed write left nothing)", counts[MessageQueued])
+	}
+}
+
+// mountTmpfs mounts a tmpfs of size bytes on a new directory, unmounted when
+// the test ends, or skips the test when it cannot (not root, no privilege).
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs needs root")
 	}
-	ctx := context.Background()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
+	dir, err := os.MkdirTemp("", "storefull-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		os.Remove(dir)
 		t.Skipf("cannot mount a tmpfs here: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
 			t.Errorf("umount %s: %v: %s", dir, err, out)
+			return
 		}
+		os.Remove(dir)
 	})
-	s := openWith(t, Options{Path: filepath.Join(dir, "switchboard.db")})
-	mustDo(t, s.EnqueueMessage(ctx, &Message{FromTeam: "web", ToTeam: "api", Text: "before"}))
+	return dir
+}
 
+// fill writes a file into dir until its file system is full, and returns
+// the file's path; removing it gives the space back.
+func fill(t *testing.T, dir string) string {
+	t.Helper()
 	filler := filepath.Join(dir, "filler")
 	f, err := os.Create(filler)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	chunk := make([]byte, 64<<10)
 	for {
 		if _, err := f.Write(chunk); err != nil {
 			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("fill the tmpfs: %v", err)
+				t.Fatalf("fill %s: %v", dir, err)
 			}
-			break
+			return filler
 		}
 	}
-	f.Close()
+}
 
-	big := strings.Repeat("x", 256<<10)
+// A real full disk under Postgres: the test database's tables live in a
+// tablespace on a small tmpfs (WAL stays on the cluster's disk, as on a
+// server whose data volume fills). Postgres answers disk_full (53100), the
+// store says ErrStoreFull, and writes work again once space returns.
+func TestStoreFullOnPostgresTablespace(t *testing.T) {
+	ctx := context.Background()
+	dir := mountTmpfs(t, "8m")
+	if u, err := user.Lookup("postgres"); err == nil {
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		mustDo(t, os.Chown(dir, uid, gid))
+	}
+	space := fmt.Sprintf("full_%d", time.Now().UnixNano())
+	var admin string
+	// Registered before the database exists, so it runs after the database
+	// is dropped: a tablespace in use cannot be dropped.
+	t.Cleanup(func() {
+		if admin == "" {
+			return
+		}
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Errorf("drop tablespace: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP TABLESPACE IF EXISTS "+space); err != nil {
+			t.Errorf("drop tablespace: %v", err)
+		}
+	})
+	dsn := pgtest.DSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres"
+	admin = u.String()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		"CREATE TABLESPACE " + space + " LOCATION '" + dir + "'",
+		"ALTER DATABASE " + db + " SET default_tablespace = " + space,
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			conn.Close(ctx)
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	conn.Close(ctx)
+
+	s := openWith(t, Options{DSN: dsn})
+	mustDo(t, s.EnqueueMessage(ctx, &Message{FromTeam: "web", ToTeam: "api", Text: "before"}))
+	filler := fill(t, dir)
+
+	// Incompressible, so TOAST must write it all.
+	raw := make([]byte, 512<<10)
+	rand.Read(raw)
+	big := hex.EncodeToString(raw)
 	err = s.EnqueueMessage(ctx, &Message{FromTeam: "web", ToTeam: "api", Text: big})
 	if !errors.Is(err, ErrStoreFull) {
-		t.Fatalf("EnqueueMessage on a full disk: %v, want ErrStoreFull", err)
+		t.Fatalf("EnqueueMessage on a full tablespace: %v, want ErrStoreFull", err)
 	}
 	mustDo(t, os.Remove(filler))
 	if err := s.EnqueueMessage(ctx, &Message{FromTeam: "web", ToTeam: "api", Text: big}); err != nil {
