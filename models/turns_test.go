@@ -3,9 +3,12 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 func TestBeginTurn(t *testing.T) {
@@ -147,6 +150,46 @@ func TestCompleteMessage(t *testing.T) {
 		wg.Wait()
 		if wins != 1 {
 			t.Errorf("%d concurrent CompleteMessage calls won, want 1", wins)
+		}
+	})
+}
+
+// A turn's bookkeeping is three writes (BeginTurn's two in one transaction,
+// EndTurn, CompleteMessage) and no reads: the statement counts the broker's
+// hot path pays, on both engines.
+func TestTurnStatements(t *testing.T) {
+	eachBackend(t, func(t *testing.T, newStore func(testing.TB) *Store) {
+		ctx := context.Background()
+		s := newStore(t)
+		sess, _, err := s.GetOrCreateSession(ctx, "web", "api")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := enqueue(t, s, &Message{FromTeam: "web", ToTeam: "api", Text: "x"})
+
+		var mu sync.Mutex
+		counts := map[string]int{}
+		count := func(kind string) func(*gorm.DB) {
+			return func(*gorm.DB) { mu.Lock(); counts[kind]++; mu.Unlock() }
+		}
+		cb := s.DB().Callback()
+		mustDo(t, cb.Query().Before("gorm:query").Register("test:count", count("read")))
+		mustDo(t, cb.Row().Before("gorm:row").Register("test:count", count("read")))
+		mustDo(t, cb.Raw().Before("gorm:raw").Register("test:count", count("raw")))
+		mustDo(t, cb.Create().Before("gorm:create").Register("test:count", count("write")))
+		mustDo(t, cb.Update().Before("gorm:update").Register("test:count", count("write")))
+		mustDo(t, cb.Delete().Before("gorm:delete").Register("test:count", count("write")))
+
+		at := time.Now()
+		mustDo(t, s.BeginTurn(ctx, m.ID, sess.SessionID, at))
+		if _, err := s.EndTurn(ctx, sess.SessionID, at); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := s.CompleteMessage(ctx, m.ID, MessageAnswered, "a", "", at, 0); err != nil || !ok {
+			t.Fatalf("CompleteMessage = %v, %v", ok, err)
+		}
+		if want := map[string]int{"write": 4}; fmt.Sprint(counts) != fmt.Sprint(want) {
+			t.Errorf("a turn ran %v statements, want %v", counts, want)
 		}
 	})
 }
