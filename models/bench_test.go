@@ -24,6 +24,14 @@ const seedTeams = 500
 func seededStore(b *testing.B, n int) *Store {
 	b.Helper()
 	s := newStore(b)
+	seedSessions(b, s, n)
+	return s
+}
+
+// seedSessions writes n sessions into s as seededStore describes, and
+// analyses the table.
+func seedSessions(b testing.TB, s *Store, n int) {
+	b.Helper()
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	rows := make([]Session, n)
 	for i := range rows {
@@ -56,7 +64,6 @@ func seededStore(b *testing.B, n int) *Store {
 	if err := s.DB().Exec("ANALYZE").Error; err != nil {
 		b.Fatal(err)
 	}
-	return s
 }
 
 func BenchmarkGetOrCreateSessionExisting(b *testing.B) {

@@ -28,6 +28,7 @@ func (s *Store) EnqueueMessage(ctx context.Context, m *Message) error {
 	if m.NotBefore.IsZero() {
 		m.NotBefore = now
 	}
+	m.Text = text(m.Text)
 	m.NotBefore = utc(m.NotBefore)
 	m.ExpiresAt = utc(m.ExpiresAt)
 	if err := s.db.WithContext(ctx).Create(m).Error; err != nil {
@@ -145,8 +146,8 @@ func (s *Store) FinishMessage(ctx context.Context, id uint64, status MessageStat
 	}
 	updated, err = s.updateUnfinished(ctx, id, map[string]any{
 		"status":      status,
-		"answer":      answer,
-		"error":       errText,
+		"answer":      text(answer),
+		"error":       text(errText),
 		"finished_at": utc(at),
 		"duration_ms": duration.Milliseconds(),
 	})
@@ -163,7 +164,7 @@ func (s *Store) RetryMessage(ctx context.Context, id uint64, notBefore time.Time
 	ok, err := s.updateUnfinished(ctx, id, map[string]any{
 		"status":       MessageQueued,
 		"not_before":   utc(notBefore),
-		"error":        errText,
+		"error":        text(errText),
 		"delivered_at": nil,
 		"attempts":     gorm.Expr("attempts + 1"),
 	})
@@ -182,7 +183,7 @@ func (s *Store) RetryMessage(ctx context.Context, id uint64, notBefore time.Time
 func (s *Store) PostponeMessage(ctx context.Context, id uint64, notBefore time.Time, errText string) error {
 	ok, err := s.updateUnfinished(ctx, id, map[string]any{
 		"not_before": utc(notBefore),
-		"error":      errText,
+		"error":      text(errText),
 		"attempts":   gorm.Expr("attempts + 1"),
 	})
 	if err == nil && !ok {
@@ -200,7 +201,7 @@ func (s *Store) PostponeMessage(ctx context.Context, id uint64, notBefore time.T
 func (s *Store) ExpireMessages(ctx context.Context, now time.Time) (int64, error) {
 	now = utc(now)
 	var expired int64
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var due []Message
 		err := tx.Select("id", "created_at", "expires_at", "error").
 			Where("status = ? AND expires_at > ? AND expires_at <= ?", MessageQueued, time.Time{}, now).

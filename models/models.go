@@ -34,9 +34,10 @@ const (
 type Session struct {
 	ID       uint   `gorm:"primaryKey"`
 	FromTeam string `gorm:"not null;uniqueIndex:idx_pair,priority:1"`
-	// ToTeam has its own index because "every session of team X" matches
-	// either column and idx_pair only serves FromTeam.
-	ToTeam string `gorm:"not null;uniqueIndex:idx_pair,priority:2;index:idx_sessions_to_team"`
+	// ToTeam leads idx_sessions_to_recent (made by migrate) because "every
+	// session of team X" matches either column and idx_pair only serves
+	// FromTeam.
+	ToTeam string `gorm:"not null;uniqueIndex:idx_pair,priority:2"`
 	// SessionID is the Claude Code session UUID (v4).
 	SessionID string `gorm:"not null;uniqueIndex:idx_sessions_session_id"`
 	// Status is indexed together with the recency order by migrate.

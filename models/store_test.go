@@ -102,69 +102,71 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 }
 
 func TestReopenKeepsEverything(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "switchboard.db")
-	s, err := Open(ctx, Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := time.Date(2025, 3, 4, 5, 6, 7, 891011000, time.UTC)
-
-	sess, _, err := s.GetOrCreateSession(ctx, "web", "api")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustDo(t, s.RecordUsage(ctx, sess.SessionID, at))
-	mustDo(t, s.RecordResponse(ctx, sess.SessionID, at.Add(time.Second)))
-	mustDo(t, s.SetLaunch(ctx, sess.SessionID, "claude -p --resume "+sess.SessionID, `{"path":"/srv/api"}`))
-	mustDo(t, s.SetProcessState(ctx, sess.SessionID, ProcessIdle))
-	if _, err := s.IncrementMessageCount(ctx, sess.SessionID); err != nil {
-		t.Fatal(err)
-	}
-
-	answered := &Message{FromTeam: "web", ToTeam: "api", Text: "how does auth work?"}
-	queued := &Message{FromTeam: "web", ToTeam: "api", Text: "and sessions?", ExpiresAt: at.Add(time.Hour)}
-	mustDo(t, s.EnqueueMessage(ctx, answered))
-	mustDo(t, s.EnqueueMessage(ctx, queued))
-	mustDo(t, s.MarkDelivering(ctx, answered.ID, sess.SessionID, at))
-	if _, err := s.FinishMessage(ctx, answered.ID, MessageAnswered, "JWT in a cookie", "", at, 1500*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-
-	wantSess, err := s.SessionByPair(ctx, "web", "api")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantAnswered, _ := s.MessageByID(ctx, answered.ID)
-	wantQueued, _ := s.MessageByID(ctx, queued.ID)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s = openAt(t, path)
-	gotSess, err := s.SessionByID(ctx, sess.SessionID)
-	if err != nil {
-		t.Fatalf("session lost on reopen: %v", err)
-	}
-	if diff := diffSession(wantSess, gotSess); diff != "" {
-		t.Errorf("session changed across reopen: %s", diff)
-	}
-	if gotSess.LastUsedAt == nil || !gotSess.LastUsedAt.Equal(at) {
-		t.Errorf("LastUsedAt = %v, want %v (nanoseconds kept)", gotSess.LastUsedAt, at)
-	}
-	for _, want := range []*Message{wantAnswered, wantQueued} {
-		got, err := s.MessageByID(ctx, want.ID)
+	forBackends(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		opts := b.options(t)
+		s, err := Open(ctx, opts)
 		if err != nil {
-			t.Fatalf("message %d lost on reopen: %v", want.ID, err)
+			t.Fatal(err)
 		}
-		if diff := diffMessage(want, got); diff != "" {
-			t.Errorf("message %d changed across reopen: %s", want.ID, diff)
+		at := time.Date(2025, 3, 4, 5, 6, 7, 891011000, time.UTC)
+
+		sess, _, err := s.GetOrCreateSession(ctx, "web", "api")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	next, err := s.NextMessage(ctx, "web", "api", time.Now())
-	if err != nil || next.ID != queued.ID {
-		t.Errorf("NextMessage after reopen = %v, %v; want message %d", next, err, queued.ID)
-	}
+		mustDo(t, s.RecordUsage(ctx, sess.SessionID, at))
+		mustDo(t, s.RecordResponse(ctx, sess.SessionID, at.Add(time.Second)))
+		mustDo(t, s.SetLaunch(ctx, sess.SessionID, "claude -p --resume "+sess.SessionID, `{"path":"/srv/api"}`))
+		mustDo(t, s.SetProcessState(ctx, sess.SessionID, ProcessIdle))
+		if _, err := s.IncrementMessageCount(ctx, sess.SessionID); err != nil {
+			t.Fatal(err)
+		}
+
+		answered := &Message{FromTeam: "web", ToTeam: "api", Text: "how does auth work?"}
+		queued := &Message{FromTeam: "web", ToTeam: "api", Text: "and sessions?", ExpiresAt: at.Add(time.Hour)}
+		mustDo(t, s.EnqueueMessage(ctx, answered))
+		mustDo(t, s.EnqueueMessage(ctx, queued))
+		mustDo(t, s.MarkDelivering(ctx, answered.ID, sess.SessionID, at))
+		if _, err := s.FinishMessage(ctx, answered.ID, MessageAnswered, "JWT in a cookie", "", at, 1500*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+
+		wantSess, err := s.SessionByPair(ctx, "web", "api")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantAnswered, _ := s.MessageByID(ctx, answered.ID)
+		wantQueued, _ := s.MessageByID(ctx, queued.ID)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		s = openWith(t, opts)
+		gotSess, err := s.SessionByID(ctx, sess.SessionID)
+		if err != nil {
+			t.Fatalf("session lost on reopen: %v", err)
+		}
+		if diff := diffSession(wantSess, gotSess); diff != "" {
+			t.Errorf("session changed across reopen: %s", diff)
+		}
+		if gotSess.LastUsedAt == nil || !gotSess.LastUsedAt.Equal(at) {
+			t.Errorf("LastUsedAt = %v, want %v (nanoseconds kept)", gotSess.LastUsedAt, at)
+		}
+		for _, want := range []*Message{wantAnswered, wantQueued} {
+			got, err := s.MessageByID(ctx, want.ID)
+			if err != nil {
+				t.Fatalf("message %d lost on reopen: %v", want.ID, err)
+			}
+			if diff := diffMessage(want, got); diff != "" {
+				t.Errorf("message %d changed across reopen: %s", want.ID, diff)
+			}
+		}
+		next, err := s.NextMessage(ctx, "web", "api", time.Now())
+		if err != nil || next.ID != queued.ID {
+			t.Errorf("NextMessage after reopen = %v, %v; want message %d", next, err, queued.ID)
+		}
+	})
 }
 
 func mustDo(t testing.TB, err error) {
@@ -216,75 +218,79 @@ func diffMessage(a, b *Message) string {
 }
 
 // Two stores on one file stand in for the daemon and a CLI command writing
-// at the same time: busy_timeout must make them wait, not fail.
+// at the same time: busy_timeout (SQLite) must make them wait, not fail.
 func TestConcurrentWritersAcrossStores(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "switchboard.db")
-	stores := []*Store{openAt(t, path), openAt(t, path)}
+	forBackends(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		opts := b.options(t)
+		stores := []*Store{openWith(t, opts), openWith(t, opts)}
 
-	const goroutines, perGoroutine = 4, 25
-	var wg sync.WaitGroup
-	errs := make(chan error, len(stores)*goroutines)
-	for i, s := range stores {
-		for g := range goroutines {
-			wg.Go(func() {
-				for n := range perGoroutine {
-					m := &Message{FromTeam: fmt.Sprintf("t%d", i), ToTeam: "api", Text: fmt.Sprintf("%d-%d", g, n)}
-					if err := s.EnqueueMessage(ctx, m); err != nil {
-						errs <- err
-						return
+		const goroutines, perGoroutine = 4, 25
+		var wg sync.WaitGroup
+		errs := make(chan error, len(stores)*goroutines)
+		for i, s := range stores {
+			for g := range goroutines {
+				wg.Go(func() {
+					for n := range perGoroutine {
+						m := &Message{FromTeam: fmt.Sprintf("t%d", i), ToTeam: "api", Text: fmt.Sprintf("%d-%d", g, n)}
+						if err := s.EnqueueMessage(ctx, m); err != nil {
+							errs <- err
+							return
+						}
+						if _, err := s.FinishMessage(ctx, m.ID, MessageAnswered, "ok", "", time.Now(), 0); err != nil {
+							errs <- err
+							return
+						}
 					}
-					if _, err := s.FinishMessage(ctx, m.ID, MessageAnswered, "ok", "", time.Now(), 0); err != nil {
-						errs <- err
-						return
-					}
-				}
-			})
+				})
+			}
 		}
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("concurrent write failed: %v", err)
-	}
-	counts, err := stores[0].MessageCounts(ctx, "api")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := int64(len(stores) * goroutines * perGoroutine); counts[MessageAnswered] != want {
-		t.Errorf("answered messages = %d, want %d", counts[MessageAnswered], want)
-	}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("concurrent write failed: %v", err)
+		}
+		counts, err := stores[0].MessageCounts(ctx, "api")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(len(stores) * goroutines * perGoroutine); counts[MessageAnswered] != want {
+			t.Errorf("answered messages = %d, want %d", counts[MessageAnswered], want)
+		}
+	})
 }
 
 func TestNotFound(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t)
-	missing := NewSessionID()
-	checks := map[string]error{
-		"SessionByPair":         second(s.SessionByPair(ctx, "web", "api")),
-		"SessionByID":           second(s.SessionByID(ctx, missing)),
-		"RecordUsage":           s.RecordUsage(ctx, missing, time.Now()),
-		"RecordResponse":        s.RecordResponse(ctx, missing, time.Now()),
-		"IncrementMessageCount": second(s.IncrementMessageCount(ctx, missing)),
-		"SetProcessState":       s.SetProcessState(ctx, missing, ProcessIdle),
-		"SetStatus":             s.SetStatus(ctx, missing, SessionError, "x"),
-		"SetLaunch":             s.SetLaunch(ctx, missing, "claude", "{}"),
-		"ReplaceSessionID":      second(s.ReplaceSessionID(ctx, "web", "api", NewSessionID())),
-		"DeleteSession":         s.DeleteSession(ctx, missing),
-		"StartCompaction":       s.StartCompaction(ctx, missing),
-		"FinishCompaction":      s.FinishCompaction(ctx, missing, time.Now()),
-		"MessageByID":           second(s.MessageByID(ctx, 42)),
-		"NextMessage":           second(s.NextMessage(ctx, "web", "api", time.Now())),
-		"MarkDelivering":        s.MarkDelivering(ctx, 42, missing, time.Now()),
-		"MarkRunning":           s.MarkRunning(ctx, 42),
-		"FinishMessage":         second(s.FinishMessage(ctx, 42, MessageFailed, "", "x", time.Now(), 0)),
-		"RetryMessage":          s.RetryMessage(ctx, 42, time.Now(), "x"),
-	}
-	for name, err := range checks {
-		if !errors.Is(err, ErrNotFound) {
-			t.Errorf("%s on a missing row: err = %v, want ErrNotFound", name, err)
+	eachBackend(t, func(t *testing.T, newStore func(testing.TB) *Store) {
+		ctx := context.Background()
+		s := newStore(t)
+		missing := NewSessionID()
+		checks := map[string]error{
+			"SessionByPair":         second(s.SessionByPair(ctx, "web", "api")),
+			"SessionByID":           second(s.SessionByID(ctx, missing)),
+			"RecordUsage":           s.RecordUsage(ctx, missing, time.Now()),
+			"RecordResponse":        s.RecordResponse(ctx, missing, time.Now()),
+			"IncrementMessageCount": second(s.IncrementMessageCount(ctx, missing)),
+			"SetProcessState":       s.SetProcessState(ctx, missing, ProcessIdle),
+			"SetStatus":             s.SetStatus(ctx, missing, SessionError, "x"),
+			"SetLaunch":             s.SetLaunch(ctx, missing, "claude", "{}"),
+			"ReplaceSessionID":      second(s.ReplaceSessionID(ctx, "web", "api", NewSessionID())),
+			"DeleteSession":         s.DeleteSession(ctx, missing),
+			"StartCompaction":       s.StartCompaction(ctx, missing),
+			"FinishCompaction":      s.FinishCompaction(ctx, missing, time.Now()),
+			"MessageByID":           second(s.MessageByID(ctx, 42)),
+			"NextMessage":           second(s.NextMessage(ctx, "web", "api", time.Now())),
+			"MarkDelivering":        s.MarkDelivering(ctx, 42, missing, time.Now()),
+			"MarkRunning":           s.MarkRunning(ctx, 42),
+			"FinishMessage":         second(s.FinishMessage(ctx, 42, MessageFailed, "", "x", time.Now(), 0)),
+			"RetryMessage":          s.RetryMessage(ctx, 42, time.Now(), "x"),
 		}
-	}
+		for name, err := range checks {
+			if !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s on a missing row: err = %v, want ErrNotFound", name, err)
+			}
+		}
+	})
 }
 
 func second[T any](_ T, err error) error { return err }
