@@ -17,19 +17,17 @@ import (
 
 // Options are what New needs besides the config.
 type Options struct {
-	Store   *models.Store
-	Runners Runners
-	Logger  *slog.Logger
+	Store *models.Store
+	// Hosts says where each team lives (package hosts).
+	Hosts  Hosts
+	Logger *slog.Logger
 	// Logs, when set, is the ring the get_logs tool reads; Logger should
 	// write into it (see LogRing.Handler).
 	Logs *LogRing
-	// LocalConfigDir is CLAUDE_CONFIG_DIR as local Claude processes see it
-	// ("" means ~/.claude).
-	LocalConfigDir string
 	// SelfMCP, when set, returns the command that serves this broker's MCP
 	// tools over stdio to team's own Claude (`switchboard mcp --as team`).
-	// Local teams with grantPermission yes or no then have their permission
-	// prompts answered by the broker (the permissions__approve tool).
+	// Teams whose Host serves it, with grantPermission yes or no, then have
+	// their permission prompts answered by the broker (permissions__approve).
 	SelfMCP func(team string) (command string, args []string)
 }
 
@@ -37,10 +35,9 @@ type Options struct {
 type Broker struct {
 	cfg     *configs.Config
 	store   *models.Store
-	runners Runners
+	hosts   Hosts
 	log     *slog.Logger
 	logs    *LogRing
-	cfgDir  string
 	selfMCP func(team string) (string, []string)
 
 	ctx    context.Context
@@ -74,10 +71,9 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 	b := &Broker{
 		cfg:       cfg,
 		store:     opts.Store,
-		runners:   opts.Runners,
+		hosts:     opts.Hosts,
 		log:       log,
 		logs:      opts.Logs,
-		cfgDir:    opts.LocalConfigDir,
 		selfMCP:   opts.SelfMCP,
 		ctx:       bctx,
 		cancel:    cancel,

@@ -275,11 +275,11 @@ func (b *Broker) notStarted(m *models.Message, err error) {
 // recovered settles a message that an earlier run wrote to Claude but did
 // not record the outcome of, using the session file as the witness.
 func (b *Broker) recovered(ctx context.Context, p *pair, m *models.Message, sess *models.Session) bool {
-	runner, err := b.runners.For(p.team)
+	runner, err := b.hosts.For(p.team)
 	if err != nil {
 		return false
 	}
-	file, err := b.sessionFile(ctx, runner, p.team, sess.SessionID)
+	file, err := runner.SessionFile(ctx, sess.SessionID)
 	if err != nil {
 		return false
 	}

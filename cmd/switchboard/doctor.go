@@ -47,11 +47,6 @@ func fail(team, name, result, fix string) check {
 	return check{team: team, name: name, result: result, fix: fix}
 }
 
-// pinger is what a remote runner offers to check its host.
-type pinger interface {
-	Ping(ctx context.Context) error
-}
-
 func (a *app) doctor(ctx context.Context) error {
 	log := a.logger(slog.LevelWarn)
 	cfg, path, err := a.loadConfig()
@@ -161,21 +156,19 @@ func findClaude(t *configs.Team) (string, error) {
 }
 
 func (a *app) checkRemote(ctx context.Context, cfg *configs.Config, t *configs.Team) []check {
-	run := newRunners(cfg, a.logger(slog.LevelWarn))
+	run := newHosts(cfg, a.logger(slog.LevelWarn))
 	defer run.Close()
 	r, err := run.For(t)
 	if err != nil {
 		return []check{fail(t.Name, "ssh", err.Error(), "check the team's ssh/remote settings and ~/.ssh/config")}
 	}
 	out := []check{}
-	if p, ok := r.(pinger); ok {
-		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if err := p.Ping(pctx); err != nil {
-			out = append(out, fail(t.Name, "ssh", err.Error(), "see the message: add the host key to known_hosts, start sshd, or fix ~/.ssh/config"))
-		} else {
-			out = append(out, pass(t.Name, "ssh", "reachable as "+r.Where()+", host key known"))
-		}
+	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := r.Ping(pctx); err != nil {
+		out = append(out, fail(t.Name, "ssh", err.Error(), "see the message: add the host key to known_hosts, start sshd, or fix ~/.ssh/config"))
+	} else {
+		out = append(out, pass(t.Name, "ssh", "reachable as "+r.Where()+", host key known"))
 	}
 	fi, err := r.Files().Stat(ctx, t.Path)
 	switch {
