@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/switchboard-mcp/switchboard/internal/claudepath"
+	"github.com/switchboard-mcp/switchboard/hosts/claudepath"
 	"github.com/switchboard-mcp/switchboard/internal/claudetest"
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 	"github.com/switchboard-mcp/switchboard/internal/fakeclaude/fakeclaudebin"
