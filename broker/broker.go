@@ -56,16 +56,12 @@ type pairKey struct{ from, to string }
 
 func (k pairKey) String() string { return k.from + "->" + k.to }
 
-// New starts a broker: stale process states are reset and queued messages left
+// New starts a broker with a loaded (defaulted and validated) config: stale process states are reset and queued messages left
 // by an earlier run are picked up again.
 func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
-	}
-	max := cfg.Settings.MaxProcesses
-	if max < 1 {
-		max = 1
 	}
 	bctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
@@ -77,7 +73,7 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 		selfMCP:   opts.SelfMCP,
 		ctx:       bctx,
 		cancel:    cancel,
-		slots:     make(chan struct{}, max),
+		slots:     make(chan struct{}, cfg.Settings.MaxProcesses),
 		idlePulse: make(chan struct{}, 1),
 		pairs:     make(map[pairKey]*pair),
 		waiters:   make(map[uint64][]*waiter),
@@ -173,11 +169,7 @@ func (b *Broker) kickPending(ctx context.Context) error {
 // messages whose backoff has passed.
 func (b *Broker) healthLoop() {
 	defer b.wg.Done()
-	every := b.cfg.Settings.HealthCheckInterval.Duration
-	if every <= 0 {
-		every = 30 * time.Second
-	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(b.cfg.Settings.HealthCheckInterval.Duration)
 	defer t.Stop()
 	for {
 		select {

@@ -176,9 +176,6 @@ func (b *Broker) spawn(ctx context.Context, p *pair, runner Host, sess *models.S
 	args := b.claudeArgs(p.team, runner, sess.SessionID, exists)
 	spec := proc.Spec{Dir: p.team.Path, Command: runner.Claude(), Args: args, Env: p.team.Env}
 	spawnTimeout := b.cfg.Settings.SpawnTimeout.Duration
-	if spawnTimeout <= 0 {
-		spawnTimeout = 20 * time.Second
-	}
 	sctx, cancel := context.WithTimeout(ctx, spawnTimeout)
 	defer cancel()
 	cl, err := startClaude(sctx, runner, spec, sess.SessionID)

@@ -64,9 +64,6 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 		return nil, err
 	}
 	ttl := b.cfg.Settings.MessageTTL.Duration
-	if ttl <= 0 {
-		ttl = 30 * 24 * time.Hour
-	}
 	m := &models.Message{FromTeam: req.From, ToTeam: req.To, Text: req.Text, Async: req.NoWait, ExpiresAt: time.Now().Add(ttl)}
 	var w *waiter
 	if err := b.store.EnqueueMessage(ctx, m); err != nil {

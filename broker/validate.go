@@ -35,9 +35,6 @@ func (b *Broker) checkPair(from, to string) error {
 
 func (b *Broker) checkText(text string) error {
 	limit := b.cfg.Settings.MaxMessageBytes
-	if limit <= 0 {
-		limit = 1 << 20
-	}
 	switch {
 	case strings.TrimSpace(text) == "":
 		return errors.New("message is empty; write the question for the other team")

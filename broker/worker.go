@@ -190,12 +190,7 @@ func (b *Broker) compact(ctx context.Context, p *pair, sess *models.Session) {
 	}
 }
 
-func (b *Broker) turnLimit() time.Duration {
-	if d := b.cfg.Settings.TurnTimeout.Duration; d > 0 {
-		return d
-	}
-	return 30 * time.Minute
-}
+func (b *Broker) turnLimit() time.Duration { return b.cfg.Settings.TurnTimeout.Duration }
 
 // idle ends the pair's reservation for a turn.
 func (b *Broker) idle(p *pair, cl *claude) {

@@ -52,6 +52,7 @@ func applyDefaults(c *Config) {
 	orDuration(&s.SpawnTimeout, DefaultSpawnTimeout)
 	orDuration(&s.SessionInitTimeout, DefaultSessionInitTimeout)
 	orDuration(&s.IdleTimeout, DefaultIdleTimeout)
+	orDuration(&s.TurnTimeout, DefaultTurnTimeout)
 	orDuration(&s.HealthCheckInterval, DefaultHealthCheckInterval)
 	if s.MaxProcesses == 0 {
 		s.MaxProcesses = DefaultMaxProcesses
