@@ -42,9 +42,9 @@ func NewMCPServer(b *Broker, caller string) *mcp.Server {
 	ask.Name, ask.Description = "ask_message", "Alias of send_message. "+send.Description
 	mcp.AddTool(s, &ask, t.send)
 	mcp.AddTool(s, &mcp.Tool{Name: "quick_message", Description: "Queue a message for a team durably and return its messageId at once; fetch the answer later with message_status."}, t.quick)
-	mcp.AddTool(s, &mcp.Tool{Name: "message_status", Description: "What became of a message: queued, running, answered, failed or expired, with the answer or the error."}, t.status)
-	mcp.AddTool(s, &mcp.Tool{Name: "list_teams", Description: "Every team: name, description, where it runs (local or the SSH host) and its path."}, t.listTeams)
-	mcp.AddTool(s, &mcp.Tool{Name: "team_status", Description: "Per team: reachable, process state, pid, uptime, sessions, message counts, last used. Omit team for all teams."}, t.teamStatus)
+	mcp.AddTool(s, &mcp.Tool{Name: "message_status", Annotations: readOnly, Description: "What became of a message: queued, running, answered, failed or expired, with the answer or the error."}, t.status)
+	mcp.AddTool(s, &mcp.Tool{Name: "list_teams", Annotations: readOnly, Description: "Every team: name, description, where it runs (local or the SSH host) and its path."}, t.listTeams)
+	mcp.AddTool(s, &mcp.Tool{Name: "team_status", Annotations: readOnly, Description: "Per team: reachable, process state, pid, uptime, sessions, message counts, last used. Omit team for all teams."}, t.teamStatus)
 	wake := &mcp.Tool{Name: "team_wake", Description: "Start (or keep) the Claude Code process of the fromTeam->team session so the next message answers fast."}
 	mcp.AddTool(s, wake, t.wake)
 	launch := *wake
@@ -52,15 +52,24 @@ func NewMCPServer(b *Broker, caller string) *mcp.Server {
 	mcp.AddTool(s, &launch, t.wake)
 	mcp.AddTool(s, &mcp.Tool{Name: "team_sleep", Description: "Stop the Claude Code process of the fromTeam->team session; the session is kept. force stops it even mid-answer."}, t.sleep)
 	mcp.AddTool(s, &mcp.Tool{Name: "team_wake_all", Description: "Wake every team for fromTeam; parallel starts them at once within maxProcesses."}, t.wakeAll)
-	mcp.AddTool(s, &mcp.Tool{Name: "session_report", Description: "The conversation of the fromTeam->team session, read from its Claude Code session file (last limit entries)."}, t.report)
+	mcp.AddTool(s, &mcp.Tool{Name: "session_report", Annotations: readOnly, Description: "The conversation of the fromTeam->team session, read from its Claude Code session file (last limit entries)."}, t.report)
 	mcp.AddTool(s, &mcp.Tool{Name: "session_cancel", Description: "Interrupt the answer the team is writing for fromTeam; the process stays up for the next message."}, t.cancel)
 	mcp.AddTool(s, &mcp.Tool{Name: "session_reboot", Description: "Start the fromTeam->team session over: a new session id and a fresh process. The old session file is kept."}, t.reboot)
-	mcp.AddTool(s, &mcp.Tool{Name: "session_delete", Description: "Forget the fromTeam->team session; deleteFile also removes its session file."}, t.deleteSession)
+	mcp.AddTool(s, &mcp.Tool{Name: "session_delete", Annotations: destructive, Description: "Forget the fromTeam->team session; deleteFile also removes its session file."}, t.deleteSession)
 	mcp.AddTool(s, &mcp.Tool{Name: "session_fork", Description: "The shell command that opens the fromTeam->team session interactively as a fork (wrapped in ssh -t for a remote team)."}, t.fork)
 	mcp.AddTool(s, &mcp.Tool{Name: "permissions__approve", Description: "Claude Code's --permission-prompt-tool for a team's own Claude: allows or denies a tool use by the team's grantPermission (yes or no). Not for asking teams questions."}, t.approve)
-	mcp.AddTool(s, &mcp.Tool{Name: "get_logs", Description: "Recent broker log records. since: RFC 3339 time or a duration like 10m; level: debug|info|warn|error."}, t.logs)
+	mcp.AddTool(s, &mcp.Tool{Name: "get_logs", Annotations: readOnly, Description: "Recent broker log records. since: RFC 3339 time or a duration like 10m; level: debug|info|warn|error."}, t.logs)
 	return s
 }
+
+// Hints for clients that ask before calling a tool: the read-only tools
+// change nothing; session_delete forgets a conversation for good.
+var (
+	readOnly    = &mcp.ToolAnnotations{ReadOnlyHint: true}
+	destructive = &mcp.ToolAnnotations{DestructiveHint: ptr(true)}
+)
+
+func ptr[T any](v T) *T { return &v }
 
 func (t *tools) from(s string) string {
 	if s == "" {
