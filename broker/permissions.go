@@ -39,11 +39,13 @@ func (b *Broker) Approve(team, tool string, input map[string]any) Decision {
 	return d
 }
 
+// clip shortens s to at most n runes, marking the cut.
 func clip(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return string(r[:n]) + "…"
 }
 
 // ApproveArgs are what Claude Code passes its permission prompt tool.

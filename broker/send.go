@@ -97,12 +97,8 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 		return nil, fmt.Errorf("read message %d: %w", m.ID, err)
 	}
 	r := replyOf(cur)
-	r.TimedOut = !isFinal(cur.Status)
+	r.TimedOut = !cur.Status.Final()
 	return r, nil
-}
-
-func isFinal(s models.MessageStatus) bool {
-	return s == models.MessageAnswered || s == models.MessageFailed || s == models.MessageExpired
 }
 
 // Message returns what became of a message.
