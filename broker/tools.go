@@ -233,12 +233,17 @@ type TeamStatusArgs struct {
 	Team string `json:"team,omitempty" jsonschema:"the team; omit for every team"`
 }
 
+// TeamStatusResult is team_status's structured result.
+type TeamStatusResult struct {
+	Teams []TeamStatus `json:"teams"`
+}
+
 func (t *tools) teamStatus(ctx context.Context, _ *mcp.CallToolRequest, in TeamStatusArgs) (*mcp.CallToolResult, any, error) {
 	st, err := t.b.Status(ctx, in.Team)
 	if err != nil {
 		return nil, nil, err
 	}
-	return jsonResult(map[string]any{"teams": st}), nil, nil
+	return jsonResult(TeamStatusResult{Teams: st}), nil, nil
 }
 
 func (t *tools) wake(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, any, error) {
