@@ -197,12 +197,12 @@ type QuickArgs struct {
 	FromTeam string `json:"fromTeam,omitempty" jsonschema:"the sending team; default: the caller's team"`
 }
 
-func (t *tools) quick(ctx context.Context, _ *mcp.CallToolRequest, in QuickArgs) (*mcp.CallToolResult, any, error) {
+func (t *tools) quick(ctx context.Context, _ *mcp.CallToolRequest, in QuickArgs) (*mcp.CallToolResult, *Reply, error) {
 	r, err := t.b.Send(ctx, SendRequest{From: t.from(in.FromTeam), To: in.ToTeam, Text: in.Message, NoWait: true})
 	if err != nil {
 		return nil, nil, err
 	}
-	return replyResult(r), nil, nil
+	return replyResult(r), r, nil
 }
 
 // StatusArgs are message_status's arguments.
@@ -210,16 +210,17 @@ type StatusArgs struct {
 	MessageID uint64 `json:"messageId" jsonschema:"the id send_message or quick_message returned"`
 }
 
-func (t *tools) status(ctx context.Context, _ *mcp.CallToolRequest, in StatusArgs) (*mcp.CallToolResult, any, error) {
+func (t *tools) status(ctx context.Context, _ *mcp.CallToolRequest, in StatusArgs) (*mcp.CallToolResult, *Reply, error) {
 	r, err := t.b.Message(ctx, in.MessageID)
 	if err != nil {
 		return nil, nil, err
 	}
-	return jsonResult(r), nil, nil
+	return jsonResult(r), r, nil
 }
 
-func (t *tools) listTeams(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
-	return jsonResult(map[string]any{"teams": t.b.Teams()}), nil, nil
+func (t *tools) listTeams(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, TeamsResult, error) {
+	out := TeamsResult{Teams: t.b.Teams()}
+	return jsonResult(out), out, nil
 }
 
 // TeamArgs name a team, optionally for another asking team.
@@ -238,20 +239,21 @@ type TeamStatusResult struct {
 	Teams []TeamStatus `json:"teams"`
 }
 
-func (t *tools) teamStatus(ctx context.Context, _ *mcp.CallToolRequest, in TeamStatusArgs) (*mcp.CallToolResult, any, error) {
+func (t *tools) teamStatus(ctx context.Context, _ *mcp.CallToolRequest, in TeamStatusArgs) (*mcp.CallToolResult, TeamStatusResult, error) {
 	st, err := t.b.Status(ctx, in.Team)
 	if err != nil {
-		return nil, nil, err
+		return nil, TeamStatusResult{}, err
 	}
-	return jsonResult(TeamStatusResult{Teams: st}), nil, nil
+	out := TeamStatusResult{Teams: st}
+	return jsonResult(out), out, nil
 }
 
-func (t *tools) wake(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, any, error) {
+func (t *tools) wake(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, *PairStatus, error) {
 	st, err := t.b.Wake(ctx, t.from(in.FromTeam), in.Team)
 	if err != nil {
 		return nil, nil, err
 	}
-	return jsonResult(st), nil, nil
+	return jsonResult(st), st, nil
 }
 
 // SleepArgs are team_sleep's arguments.
@@ -261,17 +263,18 @@ type SleepArgs struct {
 	Force    bool   `json:"force,omitempty" jsonschema:"stop it even while it is answering"`
 }
 
-func (t *tools) sleep(ctx context.Context, _ *mcp.CallToolRequest, in SleepArgs) (*mcp.CallToolResult, any, error) {
+func (t *tools) sleep(ctx context.Context, _ *mcp.CallToolRequest, in SleepArgs) (*mcp.CallToolResult, SleepResult, error) {
 	from := t.from(in.FromTeam)
 	stopped, err := t.b.Sleep(ctx, from, in.Team, in.Force)
 	if err != nil {
-		return nil, nil, err
+		return nil, SleepResult{}, err
 	}
 	msg := fmt.Sprintf("stopped the claude process for %s->%s; the session is kept", from, in.Team)
 	if !stopped {
 		msg = fmt.Sprintf("no claude process was running for %s->%s", from, in.Team)
 	}
-	return textResult(msg, map[string]any{"stopped": stopped}), nil, nil
+	out := SleepResult{Stopped: stopped}
+	return textResult(msg, out), out, nil
 }
 
 // WakeAllArgs are team_wake_all's arguments.
@@ -280,8 +283,9 @@ type WakeAllArgs struct {
 	Parallel bool   `json:"parallel,omitempty" jsonschema:"start them at once, within maxProcesses"`
 }
 
-func (t *tools) wakeAll(ctx context.Context, _ *mcp.CallToolRequest, in WakeAllArgs) (*mcp.CallToolResult, any, error) {
-	return jsonResult(map[string]any{"results": t.b.WakeAll(ctx, t.from(in.FromTeam), in.Parallel)}), nil, nil
+func (t *tools) wakeAll(ctx context.Context, _ *mcp.CallToolRequest, in WakeAllArgs) (*mcp.CallToolResult, WakeAllResult, error) {
+	out := WakeAllResult{Results: t.b.WakeAll(ctx, t.from(in.FromTeam), in.Parallel)}
+	return jsonResult(out), out, nil
 }
 
 // ReportArgs are session_report's arguments.
@@ -291,7 +295,7 @@ type ReportArgs struct {
 	Limit    int    `json:"limit,omitempty" jsonschema:"the last N entries; default all"`
 }
 
-func (t *tools) report(ctx context.Context, _ *mcp.CallToolRequest, in ReportArgs) (*mcp.CallToolResult, any, error) {
+func (t *tools) report(ctx context.Context, _ *mcp.CallToolRequest, in ReportArgs) (*mcp.CallToolResult, *Report, error) {
 	if in.Limit < 0 {
 		return nil, nil, fmt.Errorf("limit %d is negative; give a count of entries", in.Limit)
 	}
@@ -299,24 +303,26 @@ func (t *tools) report(ctx context.Context, _ *mcp.CallToolRequest, in ReportArg
 	if err != nil {
 		return nil, nil, err
 	}
-	return jsonResult(r), nil, nil
+	return jsonResult(r), r, nil
 }
 
-func (t *tools) cancel(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, any, error) {
+func (t *tools) cancel(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, CancelResult, error) {
 	from := t.from(in.FromTeam)
 	id, err := t.b.Cancel(ctx, from, in.Team)
 	if err != nil {
-		return nil, nil, err
+		return nil, CancelResult{}, err
 	}
-	return textResult(fmt.Sprintf("interrupted message %d from %s to %s; the process stays up", id, from, in.Team), map[string]any{"messageId": id}), nil, nil
+	out := CancelResult{MessageID: id}
+	return textResult(fmt.Sprintf("interrupted message %d from %s to %s; the process stays up", id, from, in.Team), out), out, nil
 }
 
-func (t *tools) reboot(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, any, error) {
+func (t *tools) reboot(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, RebootResult, error) {
 	old, fresh, err := t.b.Reboot(ctx, t.from(in.FromTeam), in.Team)
 	if err != nil {
-		return nil, nil, err
+		return nil, RebootResult{}, err
 	}
-	return jsonResult(map[string]string{"oldSessionId": old, "sessionId": fresh}), nil, nil
+	out := RebootResult{OldSessionID: old, SessionID: fresh}
+	return jsonResult(out), out, nil
 }
 
 // DeleteArgs are session_delete's arguments.
@@ -326,25 +332,27 @@ type DeleteArgs struct {
 	DeleteFile bool   `json:"deleteFile,omitempty" jsonschema:"also remove the session file on the team's host"`
 }
 
-func (t *tools) deleteSession(ctx context.Context, _ *mcp.CallToolRequest, in DeleteArgs) (*mcp.CallToolResult, any, error) {
+func (t *tools) deleteSession(ctx context.Context, _ *mcp.CallToolRequest, in DeleteArgs) (*mcp.CallToolResult, DeleteResult, error) {
 	from := t.from(in.FromTeam)
 	removed, err := t.b.Delete(ctx, from, in.Team, in.DeleteFile)
 	if err != nil {
-		return nil, nil, err
+		return nil, DeleteResult{}, err
 	}
 	msg := fmt.Sprintf("forgot the session %s->%s", from, in.Team)
 	if removed != "" {
 		msg += "; removed " + removed
 	}
-	return textResult(msg, map[string]any{"deleted": true, "removedFile": removed}), nil, nil
+	out := DeleteResult{Deleted: true, RemovedFile: removed}
+	return textResult(msg, out), out, nil
 }
 
-func (t *tools) fork(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, any, error) {
+func (t *tools) fork(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, ForkResult, error) {
 	cmd, err := t.b.Fork(ctx, t.from(in.FromTeam), in.Team)
 	if err != nil {
-		return nil, nil, err
+		return nil, ForkResult{}, err
 	}
-	return textResult(cmd, map[string]string{"command": cmd}), nil, nil
+	out := ForkResult{Command: cmd}
+	return textResult(cmd, out), out, nil
 }
 
 // LogsArgs are get_logs's arguments.
@@ -354,9 +362,9 @@ type LogsArgs struct {
 	Limit int    `json:"limit,omitempty" jsonschema:"at most this many of the newest records; default 100"`
 }
 
-func (t *tools) logs(_ context.Context, _ *mcp.CallToolRequest, in LogsArgs) (*mcp.CallToolResult, any, error) {
+func (t *tools) logs(_ context.Context, _ *mcp.CallToolRequest, in LogsArgs) (*mcp.CallToolResult, LogsResult, error) {
 	if t.b.logs == nil {
-		return nil, nil, errors.New("this broker keeps no logs in memory")
+		return nil, LogsResult{}, errors.New("this broker keeps no logs in memory")
 	}
 	var since time.Time
 	if in.Since != "" {
@@ -365,18 +373,58 @@ func (t *tools) logs(_ context.Context, _ *mcp.CallToolRequest, in LogsArgs) (*m
 		} else if ts, err := time.Parse(time.RFC3339, in.Since); err == nil {
 			since = ts
 		} else {
-			return nil, nil, fmt.Errorf("since %q is neither an RFC 3339 time nor a duration like 10m", in.Since)
+			return nil, LogsResult{}, fmt.Errorf("since %q is neither an RFC 3339 time nor a duration like 10m", in.Since)
 		}
 	}
 	level := slog.LevelInfo
 	if in.Level != "" {
 		if err := level.UnmarshalText([]byte(in.Level)); err != nil {
-			return nil, nil, fmt.Errorf("level %q: use debug, info, warn or error", in.Level)
+			return nil, LogsResult{}, fmt.Errorf("level %q: use debug, info, warn or error", in.Level)
 		}
 	}
 	limit := in.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	return jsonResult(map[string]any{"records": t.b.logs.Records(since, level, limit)}), nil, nil
+	out := LogsResult{Records: t.b.logs.Records(since, level, limit)}
+	return jsonResult(out), out, nil
 }
+
+// Structured results of the tools whose result is not a broker type itself;
+// the CLI decodes the same types.
+type (
+	// TeamsResult is list_teams's result.
+	TeamsResult struct {
+		Teams []TeamInfo `json:"teams"`
+	}
+	// SleepResult is team_sleep's result.
+	SleepResult struct {
+		Stopped bool `json:"stopped"`
+	}
+	// WakeAllResult is team_wake_all's result.
+	WakeAllResult struct {
+		Results []WakeResult `json:"results"`
+	}
+	// CancelResult is session_cancel's result: the interrupted message.
+	CancelResult struct {
+		MessageID uint64 `json:"messageId"`
+	}
+	// RebootResult is session_reboot's result.
+	RebootResult struct {
+		OldSessionID string `json:"oldSessionId"`
+		SessionID    string `json:"sessionId"`
+	}
+	// DeleteResult is session_delete's result.
+	DeleteResult struct {
+		Deleted     bool   `json:"deleted"`
+		RemovedFile string `json:"removedFile"`
+	}
+	// ForkResult is session_fork's result.
+	ForkResult struct {
+		Command string `json:"command"`
+	}
+	// LogsResult is get_logs's result.
+	LogsResult struct {
+		Records []LogRecord `json:"records"`
+	}
+)

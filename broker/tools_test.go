@@ -64,6 +64,9 @@ func TestToolSchemas(t *testing.T) {
 		if tool.Annotations != nil {
 			fields["annotations"] = tool.Annotations
 		}
+		if tool.OutputSchema != nil {
+			fields["outputSchema"] = tool.OutputSchema
+		}
 		snap, err := json.MarshalIndent(fields, "", "  ")
 		if err != nil {
 			t.Fatal(err)
