@@ -55,6 +55,11 @@ type ApproveArgs struct {
 	ToolUseID string         `json:"tool_use_id,omitempty" jsonschema:"the tool use being decided"`
 }
 
+// approveTool registers permissions__approve: schema, annotations and handler together.
+func (t *tools) approveTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "permissions__approve", Description: "Claude Code's --permission-prompt-tool for a team's own Claude: allows or denies a tool use by the team's grantPermission (yes or no). Not for asking teams questions."}, t.approve)
+}
+
 // approve is the permissions__approve tool: the caller is the team whose
 // Claude asks (its `switchboard mcp --as TEAM`).
 func (t *tools) approve(_ context.Context, _ *mcp.CallToolRequest, in ApproveArgs) (*mcp.CallToolResult, any, error) {

@@ -34,31 +34,14 @@ func NewMCPServer(b *Broker, caller string) *mcp.Server {
 		Instructions: "switchboard lets you ask Claude Code sessions in other project directories (teams) questions. " +
 			"Use list_teams to see them and send_message to ask one; for long questions pass timeout -1 and fetch the answer with message_status.",
 	})
-	send := &mcp.Tool{Name: "send_message", Description: "Ask another team a question and wait for its answer. " +
-		"timeout is in milliseconds: absent = the broker's responseTimeout, 0 = wait without limit, -1 = queue and return a messageId at once. " +
-		"When the wait ends first, the answer is kept: fetch it with message_status. toTeams asks several teams in parallel."}
-	mcp.AddTool(s, send, t.send)
-	ask := *send
-	ask.Name, ask.Description = "ask_message", "Alias of send_message. "+send.Description
-	mcp.AddTool(s, &ask, t.send)
-	mcp.AddTool(s, &mcp.Tool{Name: "quick_message", Description: "Queue a message for a team durably and return its messageId at once; fetch the answer later with message_status."}, t.quick)
-	mcp.AddTool(s, &mcp.Tool{Name: "message_status", Annotations: readOnly, Description: "What became of a message: queued, running, answered, failed or expired, with the answer or the error."}, t.status)
-	mcp.AddTool(s, &mcp.Tool{Name: "list_teams", Annotations: readOnly, Description: "Every team: name, description, where it runs (local or the SSH host) and its path."}, t.listTeams)
-	mcp.AddTool(s, &mcp.Tool{Name: "team_status", Annotations: readOnly, Description: "Per team: reachable, process state, pid, uptime, sessions, message counts, last used. Omit team for all teams."}, t.teamStatus)
-	wake := &mcp.Tool{Name: "team_wake", Description: "Start (or keep) the Claude Code process of the fromTeam->team session so the next message answers fast."}
-	mcp.AddTool(s, wake, t.wake)
-	launch := *wake
-	launch.Name, launch.Description = "team_launch", "Alias of team_wake. "+wake.Description
-	mcp.AddTool(s, &launch, t.wake)
-	mcp.AddTool(s, &mcp.Tool{Name: "team_sleep", Description: "Stop the Claude Code process of the fromTeam->team session; the session is kept. force stops it even mid-answer."}, t.sleep)
-	mcp.AddTool(s, &mcp.Tool{Name: "team_wake_all", Description: "Wake every team for fromTeam; parallel starts them at once within maxProcesses."}, t.wakeAll)
-	mcp.AddTool(s, &mcp.Tool{Name: "session_report", Annotations: readOnly, Description: "The conversation of the fromTeam->team session, read from its Claude Code session file (last limit entries)."}, t.report)
-	mcp.AddTool(s, &mcp.Tool{Name: "session_cancel", Description: "Interrupt the answer the team is writing for fromTeam; the process stays up for the next message."}, t.cancel)
-	mcp.AddTool(s, &mcp.Tool{Name: "session_reboot", Description: "Start the fromTeam->team session over: a new session id and a fresh process. The old session file is kept."}, t.reboot)
-	mcp.AddTool(s, &mcp.Tool{Name: "session_delete", Annotations: destructive, Description: "Forget the fromTeam->team session; deleteFile also removes its session file."}, t.deleteSession)
-	mcp.AddTool(s, &mcp.Tool{Name: "session_fork", Description: "The shell command that opens the fromTeam->team session interactively as a fork (wrapped in ssh -t for a remote team)."}, t.fork)
-	mcp.AddTool(s, &mcp.Tool{Name: "permissions__approve", Description: "Claude Code's --permission-prompt-tool for a team's own Claude: allows or denies a tool use by the team's grantPermission (yes or no). Not for asking teams questions."}, t.approve)
-	mcp.AddTool(s, &mcp.Tool{Name: "get_logs", Annotations: readOnly, Description: "Recent broker log records. since: RFC 3339 time or a duration like 10m; level: debug|info|warn|error."}, t.logs)
+	for _, add := range []func(*mcp.Server){
+		t.sendTool, t.quickTool, t.statusTool, t.listTeamsTool, t.teamStatusTool,
+		t.wakeTool, t.sleepTool, t.wakeAllTool,
+		t.reportTool, t.cancelTool, t.rebootTool, t.deleteSessionTool, t.forkTool,
+		t.approveTool, t.logsTool,
+	} {
+		add(s)
+	}
 	return s
 }
 
@@ -94,6 +77,17 @@ func textResult(text string, structured any) *mcp.CallToolResult {
 func jsonResult(v any) *mcp.CallToolResult {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return textResult(string(b), v)
+}
+
+// sendTool registers send_message and ask_message: schema, annotations and handler together.
+func (t *tools) sendTool(s *mcp.Server) {
+	send := &mcp.Tool{Name: "send_message", Description: "Ask another team a question and wait for its answer. " +
+		"timeout is in milliseconds: absent = the broker's responseTimeout, 0 = wait without limit, -1 = queue and return a messageId at once. " +
+		"When the wait ends first, the answer is kept: fetch it with message_status. toTeams asks several teams in parallel."}
+	mcp.AddTool(s, send, t.send)
+	ask := *send
+	ask.Name, ask.Description = "ask_message", "Alias of send_message. "+send.Description
+	mcp.AddTool(s, &ask, t.send)
 }
 
 func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs) (*mcp.CallToolResult, any, error) {
@@ -197,6 +191,11 @@ type QuickArgs struct {
 	FromTeam string `json:"fromTeam,omitempty" jsonschema:"the sending team; default: the caller's team"`
 }
 
+// quickTool registers quick_message: schema, annotations and handler together.
+func (t *tools) quickTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "quick_message", Description: "Queue a message for a team durably and return its messageId at once; fetch the answer later with message_status."}, t.quick)
+}
+
 func (t *tools) quick(ctx context.Context, _ *mcp.CallToolRequest, in QuickArgs) (*mcp.CallToolResult, *Reply, error) {
 	r, err := t.b.Send(ctx, SendRequest{From: t.from(in.FromTeam), To: in.ToTeam, Text: in.Message, NoWait: true})
 	if err != nil {
@@ -210,12 +209,22 @@ type StatusArgs struct {
 	MessageID uint64 `json:"messageId" jsonschema:"the id send_message or quick_message returned"`
 }
 
+// statusTool registers message_status: schema, annotations and handler together.
+func (t *tools) statusTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "message_status", Annotations: readOnly, Description: "What became of a message: queued, running, answered, failed or expired, with the answer or the error."}, t.status)
+}
+
 func (t *tools) status(ctx context.Context, _ *mcp.CallToolRequest, in StatusArgs) (*mcp.CallToolResult, *Reply, error) {
 	r, err := t.b.Message(ctx, in.MessageID)
 	if err != nil {
 		return nil, nil, err
 	}
 	return jsonResult(r), r, nil
+}
+
+// listTeamsTool registers list_teams: schema, annotations and handler together.
+func (t *tools) listTeamsTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "list_teams", Annotations: readOnly, Description: "Every team: name, description, where it runs (local or the SSH host) and its path."}, t.listTeams)
 }
 
 func (t *tools) listTeams(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, TeamsResult, error) {
@@ -239,6 +248,11 @@ type TeamStatusResult struct {
 	Teams []TeamStatus `json:"teams"`
 }
 
+// teamStatusTool registers team_status: schema, annotations and handler together.
+func (t *tools) teamStatusTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "team_status", Annotations: readOnly, Description: "Per team: reachable, process state, pid, uptime, sessions, message counts, last used. Omit team for all teams."}, t.teamStatus)
+}
+
 func (t *tools) teamStatus(ctx context.Context, _ *mcp.CallToolRequest, in TeamStatusArgs) (*mcp.CallToolResult, TeamStatusResult, error) {
 	st, err := t.b.Status(ctx, in.Team)
 	if err != nil {
@@ -246,6 +260,15 @@ func (t *tools) teamStatus(ctx context.Context, _ *mcp.CallToolRequest, in TeamS
 	}
 	out := TeamStatusResult{Teams: st}
 	return jsonResult(out), out, nil
+}
+
+// wakeTool registers team_wake and team_launch: schema, annotations and handler together.
+func (t *tools) wakeTool(s *mcp.Server) {
+	wake := &mcp.Tool{Name: "team_wake", Description: "Start (or keep) the Claude Code process of the fromTeam->team session so the next message answers fast."}
+	mcp.AddTool(s, wake, t.wake)
+	launch := *wake
+	launch.Name, launch.Description = "team_launch", "Alias of team_wake. "+wake.Description
+	mcp.AddTool(s, &launch, t.wake)
 }
 
 func (t *tools) wake(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, *PairStatus, error) {
@@ -261,6 +284,11 @@ type SleepArgs struct {
 	Team     string `json:"team" jsonschema:"the team"`
 	FromTeam string `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
 	Force    bool   `json:"force,omitempty" jsonschema:"stop it even while it is answering"`
+}
+
+// sleepTool registers team_sleep: schema, annotations and handler together.
+func (t *tools) sleepTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "team_sleep", Description: "Stop the Claude Code process of the fromTeam->team session; the session is kept. force stops it even mid-answer."}, t.sleep)
 }
 
 func (t *tools) sleep(ctx context.Context, _ *mcp.CallToolRequest, in SleepArgs) (*mcp.CallToolResult, SleepResult, error) {
@@ -283,6 +311,11 @@ type WakeAllArgs struct {
 	Parallel bool   `json:"parallel,omitempty" jsonschema:"start them at once, within maxProcesses"`
 }
 
+// wakeAllTool registers team_wake_all: schema, annotations and handler together.
+func (t *tools) wakeAllTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "team_wake_all", Description: "Wake every team for fromTeam; parallel starts them at once within maxProcesses."}, t.wakeAll)
+}
+
 func (t *tools) wakeAll(ctx context.Context, _ *mcp.CallToolRequest, in WakeAllArgs) (*mcp.CallToolResult, WakeAllResult, error) {
 	out := WakeAllResult{Results: t.b.WakeAll(ctx, t.from(in.FromTeam), in.Parallel)}
 	return jsonResult(out), out, nil
@@ -293,6 +326,11 @@ type ReportArgs struct {
 	Team     string `json:"team" jsonschema:"the team"`
 	FromTeam string `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
 	Limit    int    `json:"limit,omitempty" jsonschema:"the last N entries; default all"`
+}
+
+// reportTool registers session_report: schema, annotations and handler together.
+func (t *tools) reportTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "session_report", Annotations: readOnly, Description: "The conversation of the fromTeam->team session, read from its Claude Code session file (last limit entries)."}, t.report)
 }
 
 func (t *tools) report(ctx context.Context, _ *mcp.CallToolRequest, in ReportArgs) (*mcp.CallToolResult, *Report, error) {
@@ -306,6 +344,11 @@ func (t *tools) report(ctx context.Context, _ *mcp.CallToolRequest, in ReportArg
 	return jsonResult(r), r, nil
 }
 
+// cancelTool registers session_cancel: schema, annotations and handler together.
+func (t *tools) cancelTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "session_cancel", Description: "Interrupt the answer the team is writing for fromTeam; the process stays up for the next message."}, t.cancel)
+}
+
 func (t *tools) cancel(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, CancelResult, error) {
 	from := t.from(in.FromTeam)
 	id, err := t.b.Cancel(ctx, from, in.Team)
@@ -314,6 +357,11 @@ func (t *tools) cancel(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs)
 	}
 	out := CancelResult{MessageID: id}
 	return textResult(fmt.Sprintf("interrupted message %d from %s to %s; the process stays up", id, from, in.Team), out), out, nil
+}
+
+// rebootTool registers session_reboot: schema, annotations and handler together.
+func (t *tools) rebootTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "session_reboot", Description: "Start the fromTeam->team session over: a new session id and a fresh process. The old session file is kept."}, t.reboot)
 }
 
 func (t *tools) reboot(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, RebootResult, error) {
@@ -332,6 +380,11 @@ type DeleteArgs struct {
 	DeleteFile bool   `json:"deleteFile,omitempty" jsonschema:"also remove the session file on the team's host"`
 }
 
+// deleteSessionTool registers session_delete: schema, annotations and handler together.
+func (t *tools) deleteSessionTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "session_delete", Annotations: destructive, Description: "Forget the fromTeam->team session; deleteFile also removes its session file."}, t.deleteSession)
+}
+
 func (t *tools) deleteSession(ctx context.Context, _ *mcp.CallToolRequest, in DeleteArgs) (*mcp.CallToolResult, DeleteResult, error) {
 	from := t.from(in.FromTeam)
 	removed, err := t.b.Delete(ctx, from, in.Team, in.DeleteFile)
@@ -344,6 +397,11 @@ func (t *tools) deleteSession(ctx context.Context, _ *mcp.CallToolRequest, in De
 	}
 	out := DeleteResult{Deleted: true, RemovedFile: removed}
 	return textResult(msg, out), out, nil
+}
+
+// forkTool registers session_fork: schema, annotations and handler together.
+func (t *tools) forkTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "session_fork", Description: "The shell command that opens the fromTeam->team session interactively as a fork (wrapped in ssh -t for a remote team)."}, t.fork)
 }
 
 func (t *tools) fork(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, ForkResult, error) {
@@ -360,6 +418,11 @@ type LogsArgs struct {
 	Since string `json:"since,omitempty" jsonschema:"RFC 3339 time or a duration such as 10m"`
 	Level string `json:"level,omitempty" jsonschema:"debug, info, warn or error; default info"`
 	Limit int    `json:"limit,omitempty" jsonschema:"at most this many of the newest records; default 100"`
+}
+
+// logsTool registers get_logs: schema, annotations and handler together.
+func (t *tools) logsTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "get_logs", Annotations: readOnly, Description: "Recent broker log records. since: RFC 3339 time or a duration like 10m; level: debug|info|warn|error."}, t.logs)
 }
 
 func (t *tools) logs(_ context.Context, _ *mcp.CallToolRequest, in LogsArgs) (*mcp.CallToolResult, LogsResult, error) {
