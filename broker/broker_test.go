@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/internal/claudetest"
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 	"github.com/switchboard-mcp/switchboard/internal/fakeclaude/fakeclaudebin"
+	"github.com/switchboard-mcp/switchboard/internal/poll"
 	"github.com/switchboard-mcp/switchboard/local"
 	"github.com/switchboard-mcp/switchboard/models"
 	"github.com/switchboard-mcp/switchboard/proc"
@@ -182,16 +183,8 @@ func (h *harness) sessionFile(to, id string) string {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds (see internal/poll).
+var waitFor = poll.Until
 
 // running waits until message id has been written to Claude.
 func (h *harness) running(id uint64) {
