@@ -17,19 +17,17 @@ import (
 
 // Options are what New needs besides the config.
 type Options struct {
-	Store   *models.Store
-	Runners Runners
-	Logger  *slog.Logger
+	Store *models.Store
+	// Hosts says where each team lives (package hosts).
+	Hosts  Hosts
+	Logger *slog.Logger
 	// Logs, when set, is the ring the get_logs tool reads; Logger should
 	// write into it (see LogRing.Handler).
 	Logs *LogRing
-	// LocalConfigDir is CLAUDE_CONFIG_DIR as local Claude processes see it
-	// ("" means ~/.claude).
-	LocalConfigDir string
 	// SelfMCP, when set, returns the command that serves this broker's MCP
 	// tools over stdio to team's own Claude (`switchboard mcp --as team`).
-	// Local teams with grantPermission yes or no then have their permission
-	// prompts answered by the broker (the permissions__approve tool).
+	// Teams whose Host serves it, with grantPermission yes or no, then have
+	// their permission prompts answered by the broker (permissions__approve).
 	SelfMCP func(team string) (command string, args []string)
 }
 
@@ -37,10 +35,9 @@ type Options struct {
 type Broker struct {
 	cfg     *configs.Config
 	store   *models.Store
-	runners Runners
+	hosts   Hosts
 	log     *slog.Logger
 	logs    *LogRing
-	cfgDir  string
 	selfMCP func(team string) (string, []string)
 
 	ctx    context.Context
@@ -59,29 +56,24 @@ type pairKey struct{ from, to string }
 
 func (k pairKey) String() string { return k.from + "->" + k.to }
 
-// New starts a broker: stale process states are reset and queued messages left
+// New starts a broker with a loaded (defaulted and validated) config: stale process states are reset and queued messages left
 // by an earlier run are picked up again.
 func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	max := cfg.Settings.MaxProcesses
-	if max < 1 {
-		max = 1
-	}
 	bctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
 		cfg:       cfg,
 		store:     opts.Store,
-		runners:   opts.Runners,
+		hosts:     opts.Hosts,
 		log:       log,
 		logs:      opts.Logs,
-		cfgDir:    opts.LocalConfigDir,
 		selfMCP:   opts.SelfMCP,
 		ctx:       bctx,
 		cancel:    cancel,
-		slots:     make(chan struct{}, max),
+		slots:     make(chan struct{}, cfg.Settings.MaxProcesses),
 		idlePulse: make(chan struct{}, 1),
 		pairs:     make(map[pairKey]*pair),
 		waiters:   make(map[uint64][]*waiter),
@@ -177,11 +169,7 @@ func (b *Broker) kickPending(ctx context.Context) error {
 // messages whose backoff has passed.
 func (b *Broker) healthLoop() {
 	defer b.wg.Done()
-	every := b.cfg.Settings.HealthCheckInterval.Duration
-	if every <= 0 {
-		every = 30 * time.Second
-	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(b.cfg.Settings.HealthCheckInterval.Duration)
 	defer t.Stop()
 	for {
 		select {

@@ -13,19 +13,27 @@ import (
 	"time"
 
 	"github.com/switchboard-mcp/switchboard/configs"
-	"github.com/switchboard-mcp/switchboard/internal/claudepath"
+	"github.com/switchboard-mcp/switchboard/hosts"
+	"github.com/switchboard-mcp/switchboard/hosts/claudepath"
 	"github.com/switchboard-mcp/switchboard/internal/claudetest"
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 	"github.com/switchboard-mcp/switchboard/internal/fakeclaude/fakeclaudebin"
+	"github.com/switchboard-mcp/switchboard/internal/poll"
 	"github.com/switchboard-mcp/switchboard/local"
 	"github.com/switchboard-mcp/switchboard/models"
 	"github.com/switchboard-mcp/switchboard/proc"
 )
 
-// runnersFunc adapts a function to Runners.
-type runnersFunc func(*configs.Team) (proc.Runner, error)
-
-func (f runnersFunc) For(t *configs.Team) (proc.Runner, error) { return f(t) }
+// hostsOf hands hs to the broker, as cmd/switchboard does.
+func hostsOf(hs *hosts.Hosts) Hosts {
+	return HostsFunc(func(t *configs.Team) (Host, error) {
+		tm, err := hs.For(t)
+		if tm == nil {
+			return nil, err
+		}
+		return tm, err
+	})
+}
 
 // recorder is a runner that logs the argv of every process it starts.
 type recorder struct {
@@ -87,7 +95,7 @@ type harness struct {
 	configDir string // CLAUDE_CONFIG_DIR of the local claude processes
 	env       []string
 	rec       *recorder
-	runners   Runners // default: every team on h.rec
+	hosts     Hosts // default: every team on h.rec
 	store     *models.Store
 	b         *Broker
 }
@@ -112,7 +120,7 @@ func newHarness(t *testing.T, be backend, settings string, teams ...string) *har
 	}
 	h.cfg = cfg
 	h.rec = &recorder{Runner: local.New(local.Options{Env: env})}
-	h.runners = runnersFunc(func(*configs.Team) (proc.Runner, error) { return h.rec, nil })
+	h.hosts = hostsOf(hosts.New(hosts.Options{Local: h.rec, LocalConfigDir: h.configDir}))
 	h.open()
 	return h
 }
@@ -126,8 +134,8 @@ func (h *harness) open() {
 	}
 	ring := NewLogRing(100)
 	log := slog.New(ring.Handler(slog.NewTextHandler(h.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
-	b, err := New(ctx, h.cfg, Options{Store: st, LocalConfigDir: h.configDir, Logs: ring, Logger: log,
-		Runners: h.runners})
+	b, err := New(ctx, h.cfg, Options{Store: st, Logs: ring, Logger: log,
+		Hosts: h.hosts})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -175,16 +183,8 @@ func (h *harness) sessionFile(to, id string) string {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds (see internal/poll).
+var waitFor = poll.Until
 
 // running waits until message id has been written to Claude.
 func (h *harness) running(id uint64) {

@@ -18,16 +18,12 @@ import (
 // event is one stream-json line printed by Claude Code. Only the fields the
 // broker acts on are decoded; Raw keeps the line for debugging.
 type event struct {
-	Type       string          `json:"type"`
-	Subtype    string          `json:"subtype"`
-	SessionID  string          `json:"session_id"`
-	Result     string          `json:"result"`
-	IsError    bool            `json:"is_error"`
-	DurationMS int64           `json:"duration_ms"`
-	NumTurns   int             `json:"num_turns"`
-	Message    json.RawMessage `json:"message"`
-	Response   json.RawMessage `json:"response"`
-	Errors     []string        `json:"errors"`
+	Type    string          `json:"type"`
+	Subtype string          `json:"subtype"`
+	Result  string          `json:"result"`
+	IsError bool            `json:"is_error"`
+	Message json.RawMessage `json:"message"`
+	Errors  []string        `json:"errors"`
 }
 
 // text returns the text blocks of an assistant event's message.
@@ -160,11 +156,10 @@ type textContent struct {
 
 // turnResult is the outcome of one user message.
 type turnResult struct {
-	Text      string
-	IsError   bool
-	Subtype   string
-	SessionID string
-	Duration  time.Duration
+	Text     string
+	IsError  bool
+	Subtype  string
+	Duration time.Duration
 }
 
 // turn writes one user message and reads events until its result. Assistant
@@ -219,7 +214,7 @@ func (c *claude) await(ctx context.Context, initTimeout time.Duration, started f
 					progress(t)
 				}
 			case "result":
-				r := turnResult{Text: e.Result, IsError: e.IsError, Subtype: e.Subtype, SessionID: e.SessionID}
+				r := turnResult{Text: e.Result, IsError: e.IsError, Subtype: e.Subtype}
 				if r.Text == "" && len(e.Errors) > 0 {
 					r.Text = strings.Join(e.Errors, "; ")
 				}
@@ -281,12 +276,6 @@ func (c *claude) stop(grace time.Duration) {
 		return
 	case <-time.After(grace):
 	}
-	_ = c.p.Kill()
-	<-c.done
-}
-
-// kill ends the process at once.
-func (c *claude) kill() {
 	_ = c.p.Kill()
 	<-c.done
 }

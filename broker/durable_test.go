@@ -42,7 +42,7 @@ func (h *harness) waitFinal(id uint64) *Reply {
 	waitFor(h.t, fmt.Sprintf("message %d to finish", id), func() bool {
 		var err error
 		r, err = h.b.Message(context.Background(), id)
-		return err == nil && isFinal(r.Status)
+		return err == nil && r.Status.Final()
 	})
 	return r
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -125,7 +124,7 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair, reserve bool) (cl *
 		// Died, or its session was rebooted: make sure it is gone first.
 		p.stopLocked(b, "replaced")
 	}
-	runner, err := b.runners.For(p.team)
+	host, err := b.hosts.For(p.team)
 	if err != nil {
 		return nil, sess, fmt.Errorf("runner for team %s: %w", p.team.Name, err)
 	}
@@ -134,7 +133,7 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair, reserve bool) (cl *
 	}
 	p.state = models.ProcessStarting
 	b.setProcessState(sess.SessionID, models.ProcessStarting)
-	cl, err = b.spawn(ctx, p, runner, sess, created)
+	cl, err = b.spawn(ctx, p, host, sess, created)
 	if err != nil {
 		b.releaseSlot()
 		p.state = models.ProcessError
@@ -156,10 +155,10 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair, reserve bool) (cl *
 //
 // A session record created just now has no file yet, and not looking saves a
 // remote team's first start an SFTP round trip on a fresh connection.
-func (b *Broker) spawn(ctx context.Context, p *pair, runner proc.Runner, sess *models.Session, created bool) (*claude, error) {
+func (b *Broker) spawn(ctx context.Context, p *pair, runner Host, sess *models.Session, created bool) (*claude, error) {
 	exists := false
 	if !created {
-		file, err := b.sessionFile(ctx, runner, p.team, sess.SessionID)
+		file, err := runner.SessionFile(ctx, sess.SessionID)
 		if err != nil {
 			return nil, err
 		}
@@ -174,15 +173,9 @@ func (b *Broker) spawn(ctx context.Context, p *pair, runner proc.Runner, sess *m
 			_ = b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, note)
 		}
 	}
-	args := b.claudeArgs(p.team, sess.SessionID, exists)
-	spec := proc.Spec{Dir: p.team.Path, Command: p.team.ClaudePath, Args: args, Env: p.team.Env}
-	if spec.Command == "" {
-		spec.Command = "claude"
-	}
+	args := b.claudeArgs(p.team, runner, sess.SessionID, exists)
+	spec := proc.Spec{Dir: p.team.Path, Command: runner.Claude(), Args: args, Env: p.team.Env}
 	spawnTimeout := b.cfg.Settings.SpawnTimeout.Duration
-	if spawnTimeout <= 0 {
-		spawnTimeout = 20 * time.Second
-	}
 	sctx, cancel := context.WithTimeout(ctx, spawnTimeout)
 	defer cancel()
 	cl, err := startClaude(sctx, runner, spec, sess.SessionID)
@@ -199,72 +192,6 @@ func (b *Broker) spawn(ctx context.Context, p *pair, runner proc.Runner, sess *m
 	}
 	b.log.Info("started claude", "pair", p.key, "session", sess.SessionID, "resume", exists, "where", runner.Where(), "pid", cl.p.Pid())
 	return cl, nil
-}
-
-func (b *Broker) sessionFile(ctx context.Context, runner proc.Runner, team *configs.Team, sessionID string) (string, error) {
-	home, err := runner.Files().Home(ctx)
-	if err != nil {
-		return "", fmt.Errorf("find home directory on %s: %w", runner.Where(), err)
-	}
-	t := *team
-	if !t.IsRemote() {
-		// Claude names the project folder after its resolved working directory.
-		if real, err := filepath.EvalSymlinks(t.Path); err == nil {
-			t.Path = real
-		}
-	}
-	return sessionFilePath(&t, home, b.cfgDir, sessionID), nil
-}
-
-// PermissionTool is the MCP name Claude Code calls a team's permission
-// prompts by, when the broker answers them (see Options.SelfMCP).
-const PermissionTool = "mcp__switchboard__permissions__approve"
-
-// claudeArgs builds Claude Code's flags. Message text is never among them.
-func (b *Broker) claudeArgs(t *configs.Team, sessionID string, resume bool) []string {
-	args := []string{"-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose"}
-	if resume {
-		args = append(args, "--resume", sessionID)
-	} else {
-		args = append(args, "--session-id", sessionID)
-	}
-	mcpConfigs := []string{}
-	if t.MCPConfig != "" {
-		mcpConfigs = append(mcpConfigs, t.MCPConfig)
-	}
-	promptTool := t.PermissionPromptTool
-	// grantPermission yes or no: the broker itself answers the team's
-	// permission prompts, through a switchboard MCP server for the team's
-	// Claude. That works where --dangerously-skip-permissions does not (as
-	// root) and puts every decision in the broker's log.
-	brokerDecides := (t.GrantPermission == "yes" || t.GrantPermission == "no") && promptTool == "" && !t.IsRemote() && b.selfMCP != nil
-	if brokerDecides {
-		command, cargs := b.selfMCP(t.Name)
-		cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{
-			"switchboard": map[string]any{"type": "stdio", "command": command, "args": cargs},
-		}})
-		mcpConfigs = append(mcpConfigs, string(cfg))
-		promptTool = PermissionTool
-	}
-	if len(mcpConfigs) > 0 {
-		args = append(args, "--mcp-config")
-		args = append(args, mcpConfigs...)
-	}
-	for _, f := range []struct{ flag, val string }{
-		{"--append-system-prompt", t.AppendSystemPrompt},
-		{"--allowed-tools", t.AllowedTools},
-		{"--disallowed-tools", t.DisallowedTools},
-		{"--permission-prompt-tool", promptTool},
-		{"--model", t.Model},
-	} {
-		if f.val != "" {
-			args = append(args, f.flag, f.val)
-		}
-	}
-	if t.GrantPermission == "yes" && !brokerDecides {
-		args = append(args, "--dangerously-skip-permissions")
-	}
-	return args
 }
 
 // watch notices the process exiting, for whatever reason, and frees its

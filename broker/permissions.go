@@ -39,11 +39,13 @@ func (b *Broker) Approve(team, tool string, input map[string]any) Decision {
 	return d
 }
 
+// clip shortens s to at most n runes, marking the cut.
 func clip(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return string(r[:n]) + "…"
 }
 
 // ApproveArgs are what Claude Code passes its permission prompt tool.
@@ -51,6 +53,11 @@ type ApproveArgs struct {
 	ToolName  string         `json:"tool_name" jsonschema:"the tool Claude wants to use"`
 	Input     map[string]any `json:"input,omitempty" jsonschema:"the tool's input"`
 	ToolUseID string         `json:"tool_use_id,omitempty" jsonschema:"the tool use being decided"`
+}
+
+// approveTool registers permissions__approve: schema, annotations and handler together.
+func (t *tools) approveTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "permissions__approve", Description: "Claude Code's --permission-prompt-tool for a team's own Claude: allows or denies a tool use by the team's grantPermission (yes or no). Not for asking teams questions."}, t.approve)
 }
 
 // approve is the permissions__approve tool: the caller is the team whose

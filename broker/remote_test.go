@@ -11,7 +11,7 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/configs"
 	"github.com/switchboard-mcp/switchboard/hosts"
-	"github.com/switchboard-mcp/switchboard/internal/claudepath"
+	"github.com/switchboard-mcp/switchboard/hosts/claudepath"
 	"github.com/switchboard-mcp/switchboard/internal/sshdtest"
 	"github.com/switchboard-mcp/switchboard/local"
 	"github.com/switchboard-mcp/switchboard/models"
@@ -68,7 +68,7 @@ teams:
 	h.rec = &recorder{Runner: local.New(local.Options{Env: env})}
 	pool := remote.NewPool(nil)
 	t.Cleanup(func() { pool.Close() })
-	h.runners = hosts.New(h.rec, pool, sshConfig)
+	h.hosts = hostsOf(hosts.New(hosts.Options{Local: h.rec, Pool: pool, SSHConfig: sshConfig, LocalConfigDir: h.configDir}))
 	h.open()
 	return h
 }

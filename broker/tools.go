@@ -34,33 +34,25 @@ func NewMCPServer(b *Broker, caller string) *mcp.Server {
 		Instructions: "switchboard lets you ask Claude Code sessions in other project directories (teams) questions. " +
 			"Use list_teams to see them and send_message to ask one; for long questions pass timeout -1 and fetch the answer with message_status.",
 	})
-	send := &mcp.Tool{Name: "send_message", Description: "Ask another team a question and wait for its answer. " +
-		"timeout is in milliseconds: absent = the broker's responseTimeout, 0 = wait without limit, -1 = queue and return a messageId at once. " +
-		"When the wait ends first, the answer is kept: fetch it with message_status. toTeams asks several teams in parallel."}
-	mcp.AddTool(s, send, t.send)
-	ask := *send
-	ask.Name, ask.Description = "ask_message", "Alias of send_message. "+send.Description
-	mcp.AddTool(s, &ask, t.send)
-	mcp.AddTool(s, &mcp.Tool{Name: "quick_message", Description: "Queue a message for a team durably and return its messageId at once; fetch the answer later with message_status."}, t.quick)
-	mcp.AddTool(s, &mcp.Tool{Name: "message_status", Description: "What became of a message: queued, running, answered, failed or expired, with the answer or the error."}, t.status)
-	mcp.AddTool(s, &mcp.Tool{Name: "list_teams", Description: "Every team: name, description, where it runs (local or the SSH host) and its path."}, t.listTeams)
-	mcp.AddTool(s, &mcp.Tool{Name: "team_status", Description: "Per team: reachable, process state, pid, uptime, sessions, message counts, last used. Omit team for all teams."}, t.teamStatus)
-	wake := &mcp.Tool{Name: "team_wake", Description: "Start (or keep) the Claude Code process of the fromTeam->team session so the next message answers fast."}
-	mcp.AddTool(s, wake, t.wake)
-	launch := *wake
-	launch.Name, launch.Description = "team_launch", "Alias of team_wake. "+wake.Description
-	mcp.AddTool(s, &launch, t.wake)
-	mcp.AddTool(s, &mcp.Tool{Name: "team_sleep", Description: "Stop the Claude Code process of the fromTeam->team session; the session is kept. force stops it even mid-answer."}, t.sleep)
-	mcp.AddTool(s, &mcp.Tool{Name: "team_wake_all", Description: "Wake every team for fromTeam; parallel starts them at once within maxProcesses."}, t.wakeAll)
-	mcp.AddTool(s, &mcp.Tool{Name: "session_report", Description: "The conversation of the fromTeam->team session, read from its Claude Code session file (last limit entries)."}, t.report)
-	mcp.AddTool(s, &mcp.Tool{Name: "session_cancel", Description: "Interrupt the answer the team is writing for fromTeam; the process stays up for the next message."}, t.cancel)
-	mcp.AddTool(s, &mcp.Tool{Name: "session_reboot", Description: "Start the fromTeam->team session over: a new session id and a fresh process. The old session file is kept."}, t.reboot)
-	mcp.AddTool(s, &mcp.Tool{Name: "session_delete", Description: "Forget the fromTeam->team session; deleteFile also removes its session file."}, t.deleteSession)
-	mcp.AddTool(s, &mcp.Tool{Name: "session_fork", Description: "The shell command that opens the fromTeam->team session interactively as a fork (wrapped in ssh -t for a remote team)."}, t.fork)
-	mcp.AddTool(s, &mcp.Tool{Name: "permissions__approve", Description: "Claude Code's --permission-prompt-tool for a team's own Claude: allows or denies a tool use by the team's grantPermission (yes or no). Not for asking teams questions."}, t.approve)
-	mcp.AddTool(s, &mcp.Tool{Name: "get_logs", Description: "Recent broker log records. since: RFC 3339 time or a duration like 10m; level: debug|info|warn|error."}, t.logs)
+	for _, add := range []func(*mcp.Server){
+		t.sendTool, t.quickTool, t.statusTool, t.listTeamsTool, t.teamStatusTool,
+		t.wakeTool, t.sleepTool, t.wakeAllTool,
+		t.reportTool, t.cancelTool, t.rebootTool, t.deleteSessionTool, t.forkTool,
+		t.approveTool, t.logsTool,
+	} {
+		add(s)
+	}
 	return s
 }
+
+// Hints for clients that ask before calling a tool: the read-only tools
+// change nothing; session_delete forgets a conversation for good.
+var (
+	readOnly    = &mcp.ToolAnnotations{ReadOnlyHint: true}
+	destructive = &mcp.ToolAnnotations{DestructiveHint: ptr(true)}
+)
+
+func ptr[T any](v T) *T { return &v }
 
 func (t *tools) from(s string) string {
 	if s == "" {
@@ -85,6 +77,17 @@ func textResult(text string, structured any) *mcp.CallToolResult {
 func jsonResult(v any) *mcp.CallToolResult {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return textResult(string(b), v)
+}
+
+// sendTool registers send_message and ask_message: schema, annotations and handler together.
+func (t *tools) sendTool(s *mcp.Server) {
+	send := &mcp.Tool{Name: "send_message", Description: "Ask another team a question and wait for its answer. " +
+		"timeout is in milliseconds: absent = the broker's responseTimeout, 0 = wait without limit, -1 = queue and return a messageId at once. " +
+		"When the wait ends first, the answer is kept: fetch it with message_status. toTeams asks several teams in parallel."}
+	mcp.AddTool(s, send, t.send)
+	ask := *send
+	ask.Name, ask.Description = "ask_message", "Alias of send_message. "+send.Description
+	mcp.AddTool(s, &ask, t.send)
 }
 
 func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs) (*mcp.CallToolResult, any, error) {
@@ -188,12 +191,17 @@ type QuickArgs struct {
 	FromTeam string `json:"fromTeam,omitempty" jsonschema:"the sending team; default: the caller's team"`
 }
 
-func (t *tools) quick(ctx context.Context, _ *mcp.CallToolRequest, in QuickArgs) (*mcp.CallToolResult, any, error) {
+// quickTool registers quick_message: schema, annotations and handler together.
+func (t *tools) quickTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "quick_message", Description: "Queue a message for a team durably and return its messageId at once; fetch the answer later with message_status."}, t.quick)
+}
+
+func (t *tools) quick(ctx context.Context, _ *mcp.CallToolRequest, in QuickArgs) (*mcp.CallToolResult, *Reply, error) {
 	r, err := t.b.Send(ctx, SendRequest{From: t.from(in.FromTeam), To: in.ToTeam, Text: in.Message, NoWait: true})
 	if err != nil {
 		return nil, nil, err
 	}
-	return replyResult(r), nil, nil
+	return replyResult(r), r, nil
 }
 
 // StatusArgs are message_status's arguments.
@@ -201,16 +209,27 @@ type StatusArgs struct {
 	MessageID uint64 `json:"messageId" jsonschema:"the id send_message or quick_message returned"`
 }
 
-func (t *tools) status(ctx context.Context, _ *mcp.CallToolRequest, in StatusArgs) (*mcp.CallToolResult, any, error) {
+// statusTool registers message_status: schema, annotations and handler together.
+func (t *tools) statusTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "message_status", Annotations: readOnly, Description: "What became of a message: queued, running, answered, failed or expired, with the answer or the error."}, t.status)
+}
+
+func (t *tools) status(ctx context.Context, _ *mcp.CallToolRequest, in StatusArgs) (*mcp.CallToolResult, *Reply, error) {
 	r, err := t.b.Message(ctx, in.MessageID)
 	if err != nil {
 		return nil, nil, err
 	}
-	return jsonResult(r), nil, nil
+	return jsonResult(r), r, nil
 }
 
-func (t *tools) listTeams(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
-	return jsonResult(map[string]any{"teams": t.b.Teams()}), nil, nil
+// listTeamsTool registers list_teams: schema, annotations and handler together.
+func (t *tools) listTeamsTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "list_teams", Annotations: readOnly, Description: "Every team: name, description, where it runs (local or the SSH host) and its path."}, t.listTeams)
+}
+
+func (t *tools) listTeams(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, TeamsResult, error) {
+	out := TeamsResult{Teams: t.b.Teams()}
+	return jsonResult(out), out, nil
 }
 
 // TeamArgs name a team, optionally for another asking team.
@@ -224,20 +243,40 @@ type TeamStatusArgs struct {
 	Team string `json:"team,omitempty" jsonschema:"the team; omit for every team"`
 }
 
-func (t *tools) teamStatus(ctx context.Context, _ *mcp.CallToolRequest, in TeamStatusArgs) (*mcp.CallToolResult, any, error) {
-	st, err := t.b.Status(ctx, in.Team)
-	if err != nil {
-		return nil, nil, err
-	}
-	return jsonResult(map[string]any{"teams": st}), nil, nil
+// TeamStatusResult is team_status's structured result.
+type TeamStatusResult struct {
+	Teams []TeamStatus `json:"teams"`
 }
 
-func (t *tools) wake(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, any, error) {
+// teamStatusTool registers team_status: schema, annotations and handler together.
+func (t *tools) teamStatusTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "team_status", Annotations: readOnly, Description: "Per team: reachable, process state, pid, uptime, sessions, message counts, last used. Omit team for all teams."}, t.teamStatus)
+}
+
+func (t *tools) teamStatus(ctx context.Context, _ *mcp.CallToolRequest, in TeamStatusArgs) (*mcp.CallToolResult, TeamStatusResult, error) {
+	st, err := t.b.Status(ctx, in.Team)
+	if err != nil {
+		return nil, TeamStatusResult{}, err
+	}
+	out := TeamStatusResult{Teams: st}
+	return jsonResult(out), out, nil
+}
+
+// wakeTool registers team_wake and team_launch: schema, annotations and handler together.
+func (t *tools) wakeTool(s *mcp.Server) {
+	wake := &mcp.Tool{Name: "team_wake", Description: "Start (or keep) the Claude Code process of the fromTeam->team session so the next message answers fast."}
+	mcp.AddTool(s, wake, t.wake)
+	launch := *wake
+	launch.Name, launch.Description = "team_launch", "Alias of team_wake. "+wake.Description
+	mcp.AddTool(s, &launch, t.wake)
+}
+
+func (t *tools) wake(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, *PairStatus, error) {
 	st, err := t.b.Wake(ctx, t.from(in.FromTeam), in.Team)
 	if err != nil {
 		return nil, nil, err
 	}
-	return jsonResult(st), nil, nil
+	return jsonResult(st), st, nil
 }
 
 // SleepArgs are team_sleep's arguments.
@@ -247,17 +286,23 @@ type SleepArgs struct {
 	Force    bool   `json:"force,omitempty" jsonschema:"stop it even while it is answering"`
 }
 
-func (t *tools) sleep(ctx context.Context, _ *mcp.CallToolRequest, in SleepArgs) (*mcp.CallToolResult, any, error) {
+// sleepTool registers team_sleep: schema, annotations and handler together.
+func (t *tools) sleepTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "team_sleep", Description: "Stop the Claude Code process of the fromTeam->team session; the session is kept. force stops it even mid-answer."}, t.sleep)
+}
+
+func (t *tools) sleep(ctx context.Context, _ *mcp.CallToolRequest, in SleepArgs) (*mcp.CallToolResult, SleepResult, error) {
 	from := t.from(in.FromTeam)
 	stopped, err := t.b.Sleep(ctx, from, in.Team, in.Force)
 	if err != nil {
-		return nil, nil, err
+		return nil, SleepResult{}, err
 	}
 	msg := fmt.Sprintf("stopped the claude process for %s->%s; the session is kept", from, in.Team)
 	if !stopped {
 		msg = fmt.Sprintf("no claude process was running for %s->%s", from, in.Team)
 	}
-	return textResult(msg, map[string]any{"stopped": stopped}), nil, nil
+	out := SleepResult{Stopped: stopped}
+	return textResult(msg, out), out, nil
 }
 
 // WakeAllArgs are team_wake_all's arguments.
@@ -266,8 +311,14 @@ type WakeAllArgs struct {
 	Parallel bool   `json:"parallel,omitempty" jsonschema:"start them at once, within maxProcesses"`
 }
 
-func (t *tools) wakeAll(ctx context.Context, _ *mcp.CallToolRequest, in WakeAllArgs) (*mcp.CallToolResult, any, error) {
-	return jsonResult(map[string]any{"results": t.b.WakeAll(ctx, t.from(in.FromTeam), in.Parallel)}), nil, nil
+// wakeAllTool registers team_wake_all: schema, annotations and handler together.
+func (t *tools) wakeAllTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "team_wake_all", Description: "Wake every team for fromTeam; parallel starts them at once within maxProcesses."}, t.wakeAll)
+}
+
+func (t *tools) wakeAll(ctx context.Context, _ *mcp.CallToolRequest, in WakeAllArgs) (*mcp.CallToolResult, WakeAllResult, error) {
+	out := WakeAllResult{Results: t.b.WakeAll(ctx, t.from(in.FromTeam), in.Parallel)}
+	return jsonResult(out), out, nil
 }
 
 // ReportArgs are session_report's arguments.
@@ -277,7 +328,12 @@ type ReportArgs struct {
 	Limit    int    `json:"limit,omitempty" jsonschema:"the last N entries; default all"`
 }
 
-func (t *tools) report(ctx context.Context, _ *mcp.CallToolRequest, in ReportArgs) (*mcp.CallToolResult, any, error) {
+// reportTool registers session_report: schema, annotations and handler together.
+func (t *tools) reportTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "session_report", Annotations: readOnly, Description: "The conversation of the fromTeam->team session, read from its Claude Code session file (last limit entries)."}, t.report)
+}
+
+func (t *tools) report(ctx context.Context, _ *mcp.CallToolRequest, in ReportArgs) (*mcp.CallToolResult, *Report, error) {
 	if in.Limit < 0 {
 		return nil, nil, fmt.Errorf("limit %d is negative; give a count of entries", in.Limit)
 	}
@@ -285,24 +341,36 @@ func (t *tools) report(ctx context.Context, _ *mcp.CallToolRequest, in ReportArg
 	if err != nil {
 		return nil, nil, err
 	}
-	return jsonResult(r), nil, nil
+	return jsonResult(r), r, nil
 }
 
-func (t *tools) cancel(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, any, error) {
+// cancelTool registers session_cancel: schema, annotations and handler together.
+func (t *tools) cancelTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "session_cancel", Description: "Interrupt the answer the team is writing for fromTeam; the process stays up for the next message."}, t.cancel)
+}
+
+func (t *tools) cancel(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, CancelResult, error) {
 	from := t.from(in.FromTeam)
 	id, err := t.b.Cancel(ctx, from, in.Team)
 	if err != nil {
-		return nil, nil, err
+		return nil, CancelResult{}, err
 	}
-	return textResult(fmt.Sprintf("interrupted message %d from %s to %s; the process stays up", id, from, in.Team), map[string]any{"messageId": id}), nil, nil
+	out := CancelResult{MessageID: id}
+	return textResult(fmt.Sprintf("interrupted message %d from %s to %s; the process stays up", id, from, in.Team), out), out, nil
 }
 
-func (t *tools) reboot(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, any, error) {
+// rebootTool registers session_reboot: schema, annotations and handler together.
+func (t *tools) rebootTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "session_reboot", Description: "Start the fromTeam->team session over: a new session id and a fresh process. The old session file is kept."}, t.reboot)
+}
+
+func (t *tools) reboot(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, RebootResult, error) {
 	old, fresh, err := t.b.Reboot(ctx, t.from(in.FromTeam), in.Team)
 	if err != nil {
-		return nil, nil, err
+		return nil, RebootResult{}, err
 	}
-	return jsonResult(map[string]string{"oldSessionId": old, "sessionId": fresh}), nil, nil
+	out := RebootResult{OldSessionID: old, SessionID: fresh}
+	return jsonResult(out), out, nil
 }
 
 // DeleteArgs are session_delete's arguments.
@@ -312,25 +380,37 @@ type DeleteArgs struct {
 	DeleteFile bool   `json:"deleteFile,omitempty" jsonschema:"also remove the session file on the team's host"`
 }
 
-func (t *tools) deleteSession(ctx context.Context, _ *mcp.CallToolRequest, in DeleteArgs) (*mcp.CallToolResult, any, error) {
+// deleteSessionTool registers session_delete: schema, annotations and handler together.
+func (t *tools) deleteSessionTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "session_delete", Annotations: destructive, Description: "Forget the fromTeam->team session; deleteFile also removes its session file."}, t.deleteSession)
+}
+
+func (t *tools) deleteSession(ctx context.Context, _ *mcp.CallToolRequest, in DeleteArgs) (*mcp.CallToolResult, DeleteResult, error) {
 	from := t.from(in.FromTeam)
 	removed, err := t.b.Delete(ctx, from, in.Team, in.DeleteFile)
 	if err != nil {
-		return nil, nil, err
+		return nil, DeleteResult{}, err
 	}
 	msg := fmt.Sprintf("forgot the session %s->%s", from, in.Team)
 	if removed != "" {
 		msg += "; removed " + removed
 	}
-	return textResult(msg, map[string]any{"deleted": true, "removedFile": removed}), nil, nil
+	out := DeleteResult{Deleted: true, RemovedFile: removed}
+	return textResult(msg, out), out, nil
 }
 
-func (t *tools) fork(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, any, error) {
+// forkTool registers session_fork: schema, annotations and handler together.
+func (t *tools) forkTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "session_fork", Description: "The shell command that opens the fromTeam->team session interactively as a fork (wrapped in ssh -t for a remote team)."}, t.fork)
+}
+
+func (t *tools) fork(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, ForkResult, error) {
 	cmd, err := t.b.Fork(ctx, t.from(in.FromTeam), in.Team)
 	if err != nil {
-		return nil, nil, err
+		return nil, ForkResult{}, err
 	}
-	return textResult(cmd, map[string]string{"command": cmd}), nil, nil
+	out := ForkResult{Command: cmd}
+	return textResult(cmd, out), out, nil
 }
 
 // LogsArgs are get_logs's arguments.
@@ -340,9 +420,14 @@ type LogsArgs struct {
 	Limit int    `json:"limit,omitempty" jsonschema:"at most this many of the newest records; default 100"`
 }
 
-func (t *tools) logs(_ context.Context, _ *mcp.CallToolRequest, in LogsArgs) (*mcp.CallToolResult, any, error) {
+// logsTool registers get_logs: schema, annotations and handler together.
+func (t *tools) logsTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "get_logs", Annotations: readOnly, Description: "Recent broker log records. since: RFC 3339 time or a duration like 10m; level: debug|info|warn|error."}, t.logs)
+}
+
+func (t *tools) logs(_ context.Context, _ *mcp.CallToolRequest, in LogsArgs) (*mcp.CallToolResult, LogsResult, error) {
 	if t.b.logs == nil {
-		return nil, nil, errors.New("this broker keeps no logs in memory")
+		return nil, LogsResult{}, errors.New("this broker keeps no logs in memory")
 	}
 	var since time.Time
 	if in.Since != "" {
@@ -351,18 +436,58 @@ func (t *tools) logs(_ context.Context, _ *mcp.CallToolRequest, in LogsArgs) (*m
 		} else if ts, err := time.Parse(time.RFC3339, in.Since); err == nil {
 			since = ts
 		} else {
-			return nil, nil, fmt.Errorf("since %q is neither an RFC 3339 time nor a duration like 10m", in.Since)
+			return nil, LogsResult{}, fmt.Errorf("since %q is neither an RFC 3339 time nor a duration like 10m", in.Since)
 		}
 	}
 	level := slog.LevelInfo
 	if in.Level != "" {
 		if err := level.UnmarshalText([]byte(in.Level)); err != nil {
-			return nil, nil, fmt.Errorf("level %q: use debug, info, warn or error", in.Level)
+			return nil, LogsResult{}, fmt.Errorf("level %q: use debug, info, warn or error", in.Level)
 		}
 	}
 	limit := in.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	return jsonResult(map[string]any{"records": t.b.logs.Records(since, level, limit)}), nil, nil
+	out := LogsResult{Records: t.b.logs.Records(since, level, limit)}
+	return jsonResult(out), out, nil
 }
+
+// Structured results of the tools whose result is not a broker type itself;
+// the CLI decodes the same types.
+type (
+	// TeamsResult is list_teams's result.
+	TeamsResult struct {
+		Teams []TeamInfo `json:"teams"`
+	}
+	// SleepResult is team_sleep's result.
+	SleepResult struct {
+		Stopped bool `json:"stopped"`
+	}
+	// WakeAllResult is team_wake_all's result.
+	WakeAllResult struct {
+		Results []WakeResult `json:"results"`
+	}
+	// CancelResult is session_cancel's result: the interrupted message.
+	CancelResult struct {
+		MessageID uint64 `json:"messageId"`
+	}
+	// RebootResult is session_reboot's result.
+	RebootResult struct {
+		OldSessionID string `json:"oldSessionId"`
+		SessionID    string `json:"sessionId"`
+	}
+	// DeleteResult is session_delete's result.
+	DeleteResult struct {
+		Deleted     bool   `json:"deleted"`
+		RemovedFile string `json:"removedFile"`
+	}
+	// ForkResult is session_fork's result.
+	ForkResult struct {
+		Command string `json:"command"`
+	}
+	// LogsResult is get_logs's result.
+	LogsResult struct {
+		Records []LogRecord `json:"records"`
+	}
+)

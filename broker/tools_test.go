@@ -60,7 +60,14 @@ func TestToolSchemas(t *testing.T) {
 	var got []string
 	for _, tool := range res.Tools {
 		got = append(got, tool.Name)
-		snap, err := json.MarshalIndent(map[string]any{"name": tool.Name, "description": tool.Description, "inputSchema": tool.InputSchema}, "", "  ")
+		fields := map[string]any{"name": tool.Name, "description": tool.Description, "inputSchema": tool.InputSchema}
+		if tool.Annotations != nil {
+			fields["annotations"] = tool.Annotations
+		}
+		if tool.OutputSchema != nil {
+			fields["outputSchema"] = tool.OutputSchema
+		}
+		snap, err := json.MarshalIndent(fields, "", "  ")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -190,12 +190,7 @@ func (b *Broker) compact(ctx context.Context, p *pair, sess *models.Session) {
 	}
 }
 
-func (b *Broker) turnLimit() time.Duration {
-	if d := b.cfg.Settings.TurnTimeout.Duration; d > 0 {
-		return d
-	}
-	return 30 * time.Minute
-}
+func (b *Broker) turnLimit() time.Duration { return b.cfg.Settings.TurnTimeout.Duration }
 
 // idle ends the pair's reservation for a turn.
 func (b *Broker) idle(p *pair, cl *claude) {
@@ -275,11 +270,11 @@ func (b *Broker) notStarted(m *models.Message, err error) {
 // recovered settles a message that an earlier run wrote to Claude but did
 // not record the outcome of, using the session file as the witness.
 func (b *Broker) recovered(ctx context.Context, p *pair, m *models.Message, sess *models.Session) bool {
-	runner, err := b.runners.For(p.team)
+	runner, err := b.hosts.For(p.team)
 	if err != nil {
 		return false
 	}
-	file, err := b.sessionFile(ctx, runner, p.team, sess.SessionID)
+	file, err := runner.SessionFile(ctx, sess.SessionID)
 	if err != nil {
 		return false
 	}

@@ -16,12 +16,16 @@ const (
 	DefaultSpawnTimeout        = 20 * time.Second
 	DefaultSessionInitTimeout  = 30 * time.Second
 	DefaultIdleTimeout         = time.Hour
+	DefaultTurnTimeout         = 30 * time.Minute
 	DefaultMaxProcesses        = 10
 	DefaultHealthCheckInterval = 30 * time.Second
 	DefaultMaxMessageBytes     = 1 << 20
 	DefaultMessageTTL          = 30 * 24 * time.Hour
 	DefaultLogLevel            = "info"
 	DefaultGrantPermission     = "ask" // as iris
+	// DefaultClaudeBinary is the command a team without claudePath runs,
+	// looked up on its host's PATH.
+	DefaultClaudeBinary = "claude"
 )
 
 // applyDefaults fills what the file left out and puts paths and enums in
@@ -48,6 +52,7 @@ func applyDefaults(c *Config) {
 	orDuration(&s.SpawnTimeout, DefaultSpawnTimeout)
 	orDuration(&s.SessionInitTimeout, DefaultSessionInitTimeout)
 	orDuration(&s.IdleTimeout, DefaultIdleTimeout)
+	orDuration(&s.TurnTimeout, DefaultTurnTimeout)
 	orDuration(&s.HealthCheckInterval, DefaultHealthCheckInterval)
 	if s.MaxProcesses == 0 {
 		s.MaxProcesses = DefaultMaxProcesses

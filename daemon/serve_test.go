@@ -20,7 +20,6 @@ import (
 	"github.com/switchboard-mcp/switchboard/broker"
 	"github.com/switchboard-mcp/switchboard/configs"
 	"github.com/switchboard-mcp/switchboard/models"
-	"github.com/switchboard-mcp/switchboard/proc"
 )
 
 // shortDir is a temp dir short enough for a unix socket path (t.TempDir
@@ -35,11 +34,9 @@ func shortDir(t *testing.T) string {
 	return dir
 }
 
-type noRunners struct{}
-
-func (noRunners) For(*configs.Team) (proc.Runner, error) {
+var noHosts = broker.HostsFunc(func(*configs.Team) (broker.Host, error) {
 	return nil, errors.New("no runners in this test")
-}
+})
 
 // newBroker returns a broker over a fresh store with two teams whose
 // directories exist; nothing in these tests starts a Claude process.
@@ -61,7 +58,7 @@ func newBroker(t *testing.T, dir string) *broker.Broker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	b, err := broker.New(ctx, cfg, broker.Options{Store: store, Runners: noRunners{}, Logger: testLogger(t)})
+	b, err := broker.New(ctx, cfg, broker.Options{Store: store, Hosts: noHosts, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,9 @@ type Process interface {
 	Pid() int
 }
 
-// Files gives access to files on the runner's host.
+// Files gives access to files on the runner's host. Errors about a file that
+// does not exist wrap fs.ErrNotExist (errors.Is), on every host: the broker
+// tells a missing session file from an unreachable host by it.
 type Files interface {
 	Stat(ctx context.Context, path string) (fs.FileInfo, error)
 	ReadFile(ctx context.Context, path string) ([]byte, error)

@@ -94,7 +94,7 @@ func loadAuth(t Target, log *slog.Logger) (*auth, error) {
 					continue
 				}
 			}
-			a.notes = append(a.notes, fmt.Sprintf("%s is encrypted; add it to ssh-agent with: ssh-add %s", f, shellWord(f)))
+			a.notes = append(a.notes, fmt.Sprintf("%s is encrypted; add it to ssh-agent with: ssh-add %s", f, ShellWord(f)))
 		case err != nil:
 			a.notes = append(a.notes, fmt.Sprintf("identity file %s: %v", f, err))
 		default:

@@ -11,12 +11,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/switchboard-mcp/switchboard/configs"
-	"github.com/switchboard-mcp/switchboard/internal/claudepath"
+	"github.com/switchboard-mcp/switchboard/hosts/claudepath"
 	"github.com/switchboard-mcp/switchboard/internal/claudetest"
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 	"github.com/switchboard-mcp/switchboard/internal/sshdtest"
 	"github.com/switchboard-mcp/switchboard/proc"
+	"github.com/switchboard-mcp/switchboard/remote"
 )
 
 // Real Claude Code, started over real sshd, talking to the fake Messages
@@ -33,7 +33,7 @@ func TestSSHDRealClaude(t *testing.T) {
 	}
 	dir := t.TempDir()
 	id := uuid.NewString()
-	r := newPool(t).Runner(resolve(t, s, configs.RemoteOptions{}))
+	r := newPool(t).Runner(resolve(t, s, remote.Options{}))
 	p, err := r.Start(t.Context(), proc.Spec{
 		Dir:     dir,
 		Command: bin,

@@ -47,18 +47,19 @@ func (e *HostKeyError) Error() string {
 			"this can be a man-in-the-middle attack. If the host was really reinstalled, remove the old key with: "+
 			"ssh-keygen -R %s -f %s (then connect once more with strictHostKeyChecking: accept-new, or add the new key with ssh-keyscan)",
 			e.Host, e.File, e.Line, e.OldKeyType, e.OldFingerprint, e.KeyType, e.Fingerprint,
-			shellWord(knownhosts.Normalize(e.Host)), shellWord(e.File))
+			ShellWord(knownhosts.Normalize(e.Host)), ShellWord(e.File))
 	default:
 		return fmt.Sprintf("host key for %s is unknown: %s %s is not in %s; if you trust it, add it with: "+
 			"ssh-keyscan -p %s %s >> %s (or set strictHostKeyChecking: accept-new)",
-			e.Host, e.KeyType, e.Fingerprint, e.File, port, shellWord(host), shellWord(e.File))
+			e.Host, e.KeyType, e.Fingerprint, e.File, port, ShellWord(host), ShellWord(e.File))
 	}
 }
 
-// shellWord quotes s only when a shell would need it, so suggested commands
-// stay readable.
-func shellWord(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@+=,") == "" {
+// ShellWord quotes s for a POSIX shell only when the shell would need it, so
+// commands shown to people stay readable; a leading "~/" stays unquoted so
+// the shell expands it.
+func ShellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@+=,~") == "" {
 		return s
 	}
 	return shellQuote(s)

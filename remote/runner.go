@@ -23,9 +23,6 @@ type Runner struct {
 
 var _ proc.Runner = (*Runner)(nil)
 
-// Target is the resolved destination this runner uses.
-func (r *Runner) Target() Target { return r.target }
-
 // Where names the host for people: the alias the user configured, else
 // user@host:port.
 func (r *Runner) Where() string {

@@ -16,10 +16,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/switchboard-mcp/switchboard/internal/poll"
 )
 
 // testServer is an in-process SSH server on 127.0.0.1: exec runs the command
@@ -395,13 +396,5 @@ func killGroup(cmd *exec.Cmd) {
 }
 
 // waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds (see internal/poll).
+var waitFor = poll.Until

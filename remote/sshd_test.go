@@ -19,7 +19,6 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/switchboard-mcp/switchboard/configs"
 	"github.com/switchboard-mcp/switchboard/internal/sshdtest"
 	"github.com/switchboard-mcp/switchboard/proc"
 	"github.com/switchboard-mcp/switchboard/remote"
@@ -27,9 +26,10 @@ import (
 
 // These tests run against Debian's real sshd, started by sshdtest.
 
-func resolve(t *testing.T, s *sshdtest.Server, opts configs.RemoteOptions) remote.Target {
+func resolve(t *testing.T, s *sshdtest.Server, opts remote.Options) remote.Target {
 	t.Helper()
-	tg, err := remote.Resolve(s.SSHConfig, &configs.Team{SSH: s.Alias, RemoteOptions: opts})
+	opts.SSH = s.Alias
+	tg, err := remote.Resolve(s.SSHConfig, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func runIt(t *testing.T, r proc.Runner, spec proc.Spec, stdin string) (string, e
 func TestSSHDRunInDirWithEnvAndStdin(t *testing.T) {
 	s := sshdtest.Start(t)
 	pool := newPool(t)
-	r := pool.Runner(resolve(t, s, configs.RemoteOptions{}))
+	r := pool.Runner(resolve(t, s, remote.Options{}))
 	if r.Where() != s.Alias {
 		t.Errorf("Where = %q, want %q", r.Where(), s.Alias)
 	}
@@ -93,7 +93,7 @@ func TestSSHDRunInDirWithEnvAndStdin(t *testing.T) {
 	}
 
 	// A second runner for the same host reuses the connection.
-	if out, err := runIt(t, pool.Runner(resolve(t, s, configs.RemoteOptions{})), proc.Spec{Dir: "/", Command: "true"}, ""); err != nil {
+	if out, err := runIt(t, pool.Runner(resolve(t, s, remote.Options{})), proc.Spec{Dir: "/", Command: "true"}, ""); err != nil {
 		t.Fatal(out, err)
 	}
 	if err := r.Ping(t.Context()); err != nil {
@@ -106,7 +106,7 @@ func TestSSHDRunInDirWithEnvAndStdin(t *testing.T) {
 
 func TestSSHDMissingDirAndProgram(t *testing.T) {
 	s := sshdtest.Start(t)
-	r := newPool(t).Runner(resolve(t, s, configs.RemoteOptions{}))
+	r := newPool(t).Runner(resolve(t, s, remote.Options{}))
 	for _, spec := range []proc.Spec{
 		{Dir: "/no/such/dir", Command: "true"},
 		{Dir: "/", Command: "no-such-claude-binary"},
@@ -121,7 +121,7 @@ func TestSSHDMissingDirAndProgram(t *testing.T) {
 
 func TestSSHDKill(t *testing.T) {
 	s := sshdtest.Start(t)
-	r := newPool(t).Runner(resolve(t, s, configs.RemoteOptions{}))
+	r := newPool(t).Runner(resolve(t, s, remote.Options{}))
 	p, err := r.Start(t.Context(), proc.Spec{Dir: "/", Command: "sleep", Args: []string{"1000"}})
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func waitGone(t *testing.T, pid int) {
 
 func TestSSHDFiles(t *testing.T) {
 	s := sshdtest.Start(t)
-	files := newPool(t).Runner(resolve(t, s, configs.RemoteOptions{})).Files()
+	files := newPool(t).Runner(resolve(t, s, remote.Options{})).Files()
 	u, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func TestSSHDFiles(t *testing.T) {
 
 func TestSSHDHostKeyRefused(t *testing.T) {
 	s := sshdtest.Start(t)
-	tg := resolve(t, s, configs.RemoteOptions{})
+	tg := resolve(t, s, remote.Options{})
 
 	// Unknown: an empty known_hosts.
 	tg.KnownHostsFiles = []string{filepath.Join(t.TempDir(), "known_hosts")}
@@ -202,8 +202,8 @@ func TestSSHDHostKeyRefused(t *testing.T) {
 func TestSSHDStopWhileRunningThenRestart(t *testing.T) {
 	s := sshdtest.Start(t)
 	pool := newPool(t)
-	r := pool.Runner(resolve(t, s, configs.RemoteOptions{
-		ServerAliveInterval: configs.Duration{Duration: 200 * time.Millisecond}, ServerAliveCountMax: 2}))
+	r := pool.Runner(resolve(t, s, remote.Options{
+		ServerAliveInterval: 200 * time.Millisecond, ServerAliveCountMax: 2}))
 	p, err := r.Start(t.Context(), proc.Spec{Dir: "/", Command: "cat"})
 	if err != nil {
 		t.Fatal(err)
@@ -223,8 +223,8 @@ func TestSSHDStopWhileRunningThenRestart(t *testing.T) {
 
 func TestSSHDHungHostNoticedByKeepalive(t *testing.T) {
 	s := sshdtest.Start(t)
-	r := newPool(t).Runner(resolve(t, s, configs.RemoteOptions{
-		ServerAliveInterval: configs.Duration{Duration: 200 * time.Millisecond}, ServerAliveCountMax: 2}))
+	r := newPool(t).Runner(resolve(t, s, remote.Options{
+		ServerAliveInterval: 200 * time.Millisecond, ServerAliveCountMax: 2}))
 	p, err := r.Start(t.Context(), proc.Spec{Dir: "/", Command: "cat"})
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +243,7 @@ func TestSSHDHungHostNoticedByKeepalive(t *testing.T) {
 func TestSSHDProxyJump(t *testing.T) {
 	jump := sshdtest.StartWith(t, sshdtest.Options{JumpOnly: true})
 	target := sshdtest.StartWith(t, sshdtest.Options{Via: jump})
-	tg := resolve(t, target, configs.RemoteOptions{})
+	tg := resolve(t, target, remote.Options{})
 	if len(tg.ProxyJump) != 1 || tg.ProxyJump[0].Port != jump.Port {
 		t.Fatalf("resolved jump chain %+v", tg.ProxyJump)
 	}
@@ -258,7 +258,7 @@ func TestSSHDProxyJump(t *testing.T) {
 	// A jump host that refuses forwarding makes the same target unreachable,
 	// so the connection above really went through the jump.
 	noFwd := sshdtest.Start(t)
-	tg.ProxyJump = []remote.Target{resolve(t, noFwd, configs.RemoteOptions{})}
+	tg.ProxyJump = []remote.Target{resolve(t, noFwd, remote.Options{})}
 	if err := newPool(t).Runner(tg).Ping(t.Context()); err == nil || !strings.Contains(err.Error(), "jump host") {
 		t.Errorf("via a non-forwarding jump: %v", err)
 	}

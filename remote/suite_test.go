@@ -3,7 +3,6 @@ package remote
 import (
 	"testing"
 
-	"github.com/switchboard-mcp/switchboard/configs"
 	"github.com/switchboard-mcp/switchboard/internal/sshdtest"
 	"github.com/switchboard-mcp/switchboard/proc/proctest"
 )
@@ -22,7 +21,7 @@ func TestRunnerSuite(t *testing.T) {
 			t.Skip("-short: the real sshd runs in the full test run")
 		}
 		srv := sshdtest.Start(t)
-		target, err := Resolve(srv.SSHConfig, &configs.Team{Name: "suite", SSH: srv.Alias, Path: "/"})
+		target, err := Resolve(srv.SSHConfig, Options{SSH: srv.Alias})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/kevinburke/ssh_config"
-
-	"github.com/switchboard-mcp/switchboard/configs"
 )
 
 // Host key checking modes, as ssh_config spells them.
@@ -88,10 +86,25 @@ func (t Target) Key() string {
 	return b.String()
 }
 
-// Resolve turns a team's ssh or remote setting into a Target, reading
+// Options say how to reach one host, as a team configures it: SSH or Remote
+// (exactly one), and overrides applied over ssh_config (zero means unset).
+type Options struct {
+	// SSH is a Host alias from ssh_config, [user@]host[:port] or ssh://...
+	SSH string
+	// Remote is the iris form: "ssh -J jump -p 22 user@host".
+	Remote                string
+	Identity              string
+	Port                  int
+	StrictHostKeyChecking string
+	ConnectTimeout        time.Duration
+	ServerAliveInterval   time.Duration
+	ServerAliveCountMax   int
+}
+
+// Resolve turns an ssh or remote setting into a Target, reading
 // sshConfigPath (not the global default; "" or a missing file means no
-// config) and applying the team's remoteOptions last.
-func Resolve(sshConfigPath string, team *configs.Team) (Target, error) {
+// config) and applying the option overrides last.
+func Resolve(sshConfigPath string, team Options) (Target, error) {
 	cfg, err := loadSSHConfig(sshConfigPath)
 	if err != nil {
 		return Target{}, err
@@ -110,7 +123,7 @@ func Resolve(sshConfigPath string, team *configs.Team) (Target, error) {
 	if err != nil {
 		return Target{}, err
 	}
-	if err := applyRemoteOptions(&t, team.RemoteOptions); err != nil {
+	if err := applyRemoteOptions(&t, team); err != nil {
 		return Target{}, err
 	}
 	return t, nil
@@ -402,7 +415,7 @@ func resolveRemote(cfg *ssh_config.Config, remote string) (Target, error) {
 	return t, nil
 }
 
-func applyRemoteOptions(t *Target, o configs.RemoteOptions) error {
+func applyRemoteOptions(t *Target, o Options) error {
 	if o.Identity != "" {
 		t.IdentityFiles = append([]string{expandTilde(o.Identity)}, t.IdentityFiles...)
 	}
@@ -419,11 +432,11 @@ func applyRemoteOptions(t *Target, o configs.RemoteOptions) error {
 		}
 		t.StrictHostKeyChecking = s
 	}
-	if o.ConnectTimeout.Duration > 0 {
-		t.ConnectTimeout = o.ConnectTimeout.Duration
+	if o.ConnectTimeout > 0 {
+		t.ConnectTimeout = o.ConnectTimeout
 	}
-	if o.ServerAliveInterval.Duration > 0 {
-		t.ServerAliveInterval = o.ServerAliveInterval.Duration
+	if o.ServerAliveInterval > 0 {
+		t.ServerAliveInterval = o.ServerAliveInterval
 	}
 	if o.ServerAliveCountMax > 0 {
 		t.ServerAliveCountMax = o.ServerAliveCountMax

@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/switchboard-mcp/switchboard/configs"
 )
 
 // iris's remote: "ssh -F file host" uses that file as the team's ssh_config
@@ -43,7 +41,7 @@ func TestResolveRemoteWithF(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Resolve(global, &configs.Team{Name: "api", Remote: tc.remote, Path: "/srv"})
+			got, err := Resolve(global, Options{Remote: tc.remote})
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("Resolve(%q) = %+v, %v; want an error containing %q", tc.remote, got, err, tc.err)

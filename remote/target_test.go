@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/switchboard-mcp/switchboard/configs"
 )
 
 func TestSplitWords(t *testing.T) {
@@ -125,65 +123,65 @@ Host *
 
 	for _, tc := range []struct {
 		name string
-		team configs.Team
+		team Options
 		want Target
 		err  string
 	}{
-		{name: "alias", team: configs.Team{SSH: "api-box"}, want: apiBox},
-		{name: "alias with user and port", team: configs.Team{SSH: "root@api-box:2200"},
+		{name: "alias", team: Options{SSH: "api-box"}, want: apiBox},
+		{name: "alias with user and port", team: Options{SSH: "root@api-box:2200"},
 			want: with(apiBox, func(t *Target) {
 				t.Alias, t.User, t.Port = "root@api-box:2200", "root", 2200
 				t.IdentityFiles = []string{filepath.Join(sshDir, "api_key"), filepath.Join(home, ".ssh", "second_root")} // %r is the remote user
 			})},
-		{name: "plain host", team: configs.Team{SSH: "other.example"}, want: plain("other.example", "other.example", me, 22)},
-		{name: "user@host:port", team: configs.Team{SSH: "bob@10.9.9.9:2022"}, want: plain("bob@10.9.9.9:2022", "10.9.9.9", "bob", 2022)},
-		{name: "ipv6", team: configs.Team{SSH: "bob@[::1]:2022"}, want: plain("bob@[::1]:2022", "::1", "bob", 2022)},
-		{name: "ssh url", team: configs.Team{SSH: "ssh://bob@h:23"}, want: plain("ssh://bob@h:23", "h", "bob", 23)},
-		{name: "include", team: configs.Team{SSH: "inc"}, want: plain("inc", "included.example", "incuser", 22)},
-		{name: "pattern with %h", team: configs.Team{SSH: "pattern-db"}, want: plain("pattern-db", "pattern-db.internal", "pat", 22)},
-		{name: "jump", team: configs.Team{SSH: "behind"}, want: behind},
-		{name: "jump chain", team: configs.Team{SSH: "deep"}, want: deep},
-		{name: "iris plain", team: configs.Team{Remote: "ssh deploy@api-box"},
+		{name: "plain host", team: Options{SSH: "other.example"}, want: plain("other.example", "other.example", me, 22)},
+		{name: "user@host:port", team: Options{SSH: "bob@10.9.9.9:2022"}, want: plain("bob@10.9.9.9:2022", "10.9.9.9", "bob", 2022)},
+		{name: "ipv6", team: Options{SSH: "bob@[::1]:2022"}, want: plain("bob@[::1]:2022", "::1", "bob", 2022)},
+		{name: "ssh url", team: Options{SSH: "ssh://bob@h:23"}, want: plain("ssh://bob@h:23", "h", "bob", 23)},
+		{name: "include", team: Options{SSH: "inc"}, want: plain("inc", "included.example", "incuser", 22)},
+		{name: "pattern with %h", team: Options{SSH: "pattern-db"}, want: plain("pattern-db", "pattern-db.internal", "pat", 22)},
+		{name: "jump", team: Options{SSH: "behind"}, want: behind},
+		{name: "jump chain", team: Options{SSH: "deep"}, want: deep},
+		{name: "iris plain", team: Options{Remote: "ssh deploy@api-box"},
 			want: with(apiBox, func(t *Target) { t.Alias = "deploy@api-box" })},
-		{name: "iris options", team: configs.Team{Remote: `ssh -p 2022 -i '/keys/my key' -o StrictHostKeyChecking=no -oUser=ignored -l alsoignored -T bob@h`},
+		{name: "iris options", team: Options{Remote: `ssh -p 2022 -i '/keys/my key' -o StrictHostKeyChecking=no -oUser=ignored -l alsoignored -T bob@h`},
 			want: with(plain("bob@h", "h", "bob", 2022), func(t *Target) {
 				t.IdentityFiles = []string{"/keys/my key"}
 				t.StrictHostKeyChecking = StrictNo
 			})},
-		{name: "iris -o overrides config", team: configs.Team{Remote: "ssh -o Port=7 -o ServerAliveInterval=1 api-box"},
+		{name: "iris -o overrides config", team: Options{Remote: "ssh -o Port=7 -o ServerAliveInterval=1 api-box"},
 			want: with(apiBox, func(t *Target) { t.Port, t.ServerAliveInterval = 7, time.Second })},
-		{name: "iris jump", team: configs.Team{Remote: "ssh -J bastion,ops@gw2:2200 -p 2222 me@target"},
+		{name: "iris jump", team: Options{Remote: "ssh -J bastion,ops@gw2:2200 -p 2222 me@target"},
 			want: with(plain("me@target", "target", "me", 2222), func(t *Target) {
 				t.ProxyJump = []Target{bastion, plain("ops@gw2:2200", "gw2", "ops", 2200)}
 			})},
-		{name: "iris -J overrides config jump", team: configs.Team{Remote: "ssh -J ops@gw2:2200 behind"},
+		{name: "iris -J overrides config jump", team: Options{Remote: "ssh -J ops@gw2:2200 behind"},
 			want: with(behind, func(t *Target) { t.ProxyJump = []Target{plain("ops@gw2:2200", "gw2", "ops", 2200)} })},
-		{name: "remoteOptions override", team: configs.Team{SSH: "api-box", RemoteOptions: configs.RemoteOptions{
+		{name: "remoteOptions override", team: Options{SSH: "api-box",
 			Identity: "~/.ssh/team_key", Port: 2201, StrictHostKeyChecking: "true",
-			ConnectTimeout: configs.Duration{Duration: 3 * time.Second}, ServerAliveInterval: configs.Duration{Duration: time.Second},
-			ServerAliveCountMax: 9}},
+			ConnectTimeout: 3 * time.Second, ServerAliveInterval: time.Second,
+			ServerAliveCountMax: 9},
 			want: with(apiBox, func(t *Target) {
 				t.IdentityFiles = append([]string{filepath.Join(sshDir, "team_key")}, t.IdentityFiles...)
 				t.Port, t.StrictHostKeyChecking, t.ConnectTimeout, t.ServerAliveInterval, t.ServerAliveCountMax = 2201, StrictYes, 3*time.Second, time.Second, 9
 			})},
-		{name: "both", team: configs.Team{SSH: "a", Remote: "ssh a"}, err: "both"},
-		{name: "neither", team: configs.Team{}, err: "neither"},
-		{name: "loop", team: configs.Team{SSH: "loop"}, err: "loop"},
-		{name: "proxycommand", team: configs.Team{SSH: "pc"}, err: "ProxyCommand is not supported"},
-		{name: "not ssh", team: configs.Team{Remote: "mosh host"}, err: "must start with ssh"},
-		{name: "remote command", team: configs.Team{Remote: "ssh host rm -rf /"}, err: "remote command is not allowed"},
-		{name: "unsupported option", team: configs.Team{Remote: "ssh -L 1:2:3 host"}, err: "-L is not supported"},
-		{name: "missing value", team: configs.Team{Remote: "ssh host -p"}, err: "unexpected"},
-		{name: "missing value at end", team: configs.Team{Remote: "ssh -p"}, err: "needs a value"},
-		{name: "bad port", team: configs.Team{SSH: "h:99999"}, err: "port"},
-		{name: "bad quote", team: configs.Team{Remote: "ssh 'h"}, err: "unterminated"},
-		{name: "bad strict", team: configs.Team{SSH: "h", RemoteOptions: configs.RemoteOptions{StrictHostKeyChecking: "maybe"}}, err: "StrictHostKeyChecking"},
-		{name: "no host", team: configs.Team{Remote: "ssh -p 22"}, err: "no destination"},
-		{name: "option-looking host", team: configs.Team{SSH: "-oProxyCommand=x"}, err: "not a host name"},
+		{name: "both", team: Options{SSH: "a", Remote: "ssh a"}, err: "both"},
+		{name: "neither", team: Options{}, err: "neither"},
+		{name: "loop", team: Options{SSH: "loop"}, err: "loop"},
+		{name: "proxycommand", team: Options{SSH: "pc"}, err: "ProxyCommand is not supported"},
+		{name: "not ssh", team: Options{Remote: "mosh host"}, err: "must start with ssh"},
+		{name: "remote command", team: Options{Remote: "ssh host rm -rf /"}, err: "remote command is not allowed"},
+		{name: "unsupported option", team: Options{Remote: "ssh -L 1:2:3 host"}, err: "-L is not supported"},
+		{name: "missing value", team: Options{Remote: "ssh host -p"}, err: "unexpected"},
+		{name: "missing value at end", team: Options{Remote: "ssh -p"}, err: "needs a value"},
+		{name: "bad port", team: Options{SSH: "h:99999"}, err: "port"},
+		{name: "bad quote", team: Options{Remote: "ssh 'h"}, err: "unterminated"},
+		{name: "bad strict", team: Options{SSH: "h", StrictHostKeyChecking: "maybe"}, err: "StrictHostKeyChecking"},
+		{name: "no host", team: Options{Remote: "ssh -p 22"}, err: "no destination"},
+		{name: "option-looking host", team: Options{SSH: "-oProxyCommand=x"}, err: "not a host name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			team := tc.team
-			got, err := Resolve(cfgPath, &team)
+			got, err := Resolve(cfgPath, team)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("Resolve = %+v, %v; want error containing %q", got, err, tc.err)
@@ -203,7 +201,7 @@ Host *
 func TestResolveWithoutConfigFile(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)
-	got, err := Resolve(filepath.Join(home, "missing"), &configs.Team{SSH: "h"})
+	got, err := Resolve(filepath.Join(home, "missing"), Options{SSH: "h"})
 	if err != nil {
 		t.Fatal(err)
 	}

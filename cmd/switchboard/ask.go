@@ -13,6 +13,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
+
+	"github.com/switchboard-mcp/switchboard/broker"
 )
 
 func (a *app) askCommand() *cobra.Command {
@@ -47,15 +49,6 @@ func (a *app) askCommand() *cobra.Command {
 	cmd.Flags().StringVar(&from, "from", "", "the asking team (default: the team whose path holds the working directory, else user)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "how long to wait for the answer (default: the responseTimeout setting; 0: no limit)")
 	return cmd
-}
-
-// sendReply is the part of send_message's structured result ask needs.
-type sendReply struct {
-	MessageID uint64 `json:"messageId"`
-	Status    string `json:"status"`
-	Answer    string `json:"response"`
-	Error     string `json:"error"`
-	TimedOut  bool   `json:"timedOut"`
 }
 
 func (a *app) ask(ctx context.Context, from, to, message string, wait *time.Duration) error {
@@ -99,7 +92,7 @@ func (a *app) ask(ctx context.Context, from, to, message string, wait *time.Dura
 	if err != nil {
 		return err
 	}
-	var r sendReply
+	var r broker.Reply
 	if raw, err := json.Marshal(res.StructuredContent); err == nil {
 		_ = json.Unmarshal(raw, &r)
 	}

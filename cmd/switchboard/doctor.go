@@ -4,10 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -16,6 +12,7 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/configs"
 	"github.com/switchboard-mcp/switchboard/daemon"
+	"github.com/switchboard-mcp/switchboard/hosts"
 )
 
 // versionTimeout bounds `claude --version`, which starts node.
@@ -47,11 +44,6 @@ func fail(team, name, result, fix string) check {
 	return check{team: team, name: name, result: result, fix: fix}
 }
 
-// pinger is what a remote runner offers to check its host.
-type pinger interface {
-	Ping(ctx context.Context) error
-}
-
 func (a *app) doctor(ctx context.Context) error {
 	log := a.logger(slog.LevelWarn)
 	cfg, path, err := a.loadConfig()
@@ -60,10 +52,13 @@ func (a *app) doctor(ctx context.Context) error {
 	}
 	names := cfg.TeamNames()
 	perTeam := make([][]check, len(names))
+	// One Hosts for the run: teams on one SSH host share its connection.
+	hs := newHosts(cfg, log)
+	defer hs.Close()
 	var wg sync.WaitGroup
 	for i, name := range names {
 		t, _ := cfg.Team(name)
-		wg.Go(func() { perTeam[i] = a.checkTeam(ctx, cfg, path, t) })
+		wg.Go(func() { perTeam[i] = a.checkTeam(ctx, hs, path, t) })
 	}
 	var checks []check
 	wg.Wait()
@@ -92,110 +87,54 @@ func (a *app) doctor(ctx context.Context) error {
 	return nil
 }
 
-func (a *app) checkTeam(ctx context.Context, cfg *configs.Config, configPath string, t *configs.Team) []check {
-	if t.IsRemote() {
-		return a.checkRemote(ctx, cfg, t)
-	}
-	var out []check
-	fi, err := os.Stat(t.Path)
-	switch {
-	case err != nil:
-		out = append(out, fail(t.Name, "path", err.Error(), fmt.Sprintf("create %s, or fix teams.%s.path in %s", t.Path, t.Name, configPath)))
-	case !fi.IsDir():
-		out = append(out, fail(t.Name, "path", t.Path+" is not a directory", fmt.Sprintf("fix teams.%s.path in %s", t.Name, configPath)))
-	default:
-		out = append(out, pass(t.Name, "path", t.Path))
-	}
-
-	bin, err := findClaude(t)
-	if err != nil {
-		return append(out, fail(t.Name, "claude", err.Error(),
-			fmt.Sprintf("install Claude Code (npm install -g @anthropic-ai/claude-code) or set teams.%s.claudePath", t.Name)))
-	}
-	out = append(out, pass(t.Name, "claude", bin))
-
-	vctx, cancel := context.WithTimeout(ctx, versionTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(vctx, bin, "--version")
-	if fi != nil && fi.IsDir() {
-		cmd.Dir = t.Path
-	}
-	cmd.Env = os.Environ()
-	for k, v := range t.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stdin = nil
-	outb, err := cmd.CombinedOutput()
-	text := strings.TrimSpace(string(outb))
-	if err != nil {
-		if text != "" {
-			err = fmt.Errorf("%w: %s", err, text)
-		}
-		return append(out, fail(t.Name, "claude version", fmt.Sprintf("%s --version: %v", bin, err), "run "+bin+" --version by hand to see why it fails"))
-	}
-	first, _, _ := strings.Cut(text, "\n")
-	return append(out, pass(t.Name, "claude version", first))
-}
-
-// findClaude resolves the team's claude command as the local runner will.
-func findClaude(t *configs.Team) (string, error) {
-	name := t.ClaudePath
-	if name == "" {
-		name = "claude"
-	}
-	if strings.ContainsRune(name, filepath.Separator) {
-		fi, err := os.Stat(name)
-		if err != nil {
-			return "", err
-		}
-		if fi.IsDir() || fi.Mode()&0o111 == 0 {
-			return "", fmt.Errorf("%s is not an executable file", name)
-		}
-		return name, nil
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		return "", fmt.Errorf("%s is not on PATH", name)
-	}
-	return p, nil
-}
-
-func (a *app) checkRemote(ctx context.Context, cfg *configs.Config, t *configs.Team) []check {
-	run := newRunners(cfg, a.logger(slog.LevelWarn))
-	defer run.Close()
-	r, err := run.For(t)
+// checkTeam checks a team through the same Host the broker would use: its
+// host answers, its path is a directory there, and its claude runs there.
+func (a *app) checkTeam(ctx context.Context, hs *hosts.Hosts, configPath string, t *configs.Team) []check {
+	h, err := hs.For(t)
 	if err != nil {
 		return []check{fail(t.Name, "ssh", err.Error(), "check the team's ssh/remote settings and ~/.ssh/config")}
 	}
 	out := []check{}
-	if p, ok := r.(pinger); ok {
+	fixPath := fmt.Sprintf("create %s, or fix teams.%s.path in %s", t.Path, t.Name, configPath)
+	if t.IsRemote() {
+		fixPath = fmt.Sprintf("create %s on %s, or fix teams.%s.path", t.Path, h.Where(), t.Name)
 		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
-		if err := p.Ping(pctx); err != nil {
+		if err := h.Ping(pctx); err != nil {
 			out = append(out, fail(t.Name, "ssh", err.Error(), "see the message: add the host key to known_hosts, start sshd, or fix ~/.ssh/config"))
 		} else {
-			out = append(out, pass(t.Name, "ssh", "reachable as "+r.Where()+", host key known"))
+			out = append(out, pass(t.Name, "ssh", "reachable as "+h.Where()+", host key known"))
 		}
 	}
-	fi, err := r.Files().Stat(ctx, t.Path)
+	fi, err := h.Files().Stat(ctx, t.Path)
 	switch {
 	case err != nil:
-		out = append(out, fail(t.Name, "path", err.Error(), fmt.Sprintf("create %s on %s, or fix teams.%s.path", t.Path, r.Where(), t.Name)))
+		out = append(out, fail(t.Name, "path", err.Error(), fixPath))
 	case !fi.IsDir():
 		out = append(out, fail(t.Name, "path", t.Path+" is not a directory", fmt.Sprintf("fix teams.%s.path", t.Name)))
+	case t.IsRemote():
+		out = append(out, pass(t.Name, "path", t.Path+" on "+h.Where()))
 	default:
-		out = append(out, pass(t.Name, "path", t.Path+" on "+r.Where()))
+		out = append(out, pass(t.Name, "path", t.Path))
 	}
 	if !out[len(out)-1].ok {
 		return out
 	}
-	vctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	v, err := claudeVersion(vctx, r, t)
-	if err != nil {
-		return append(out, fail(t.Name, "claude version", err.Error(), fmt.Sprintf("install Claude Code on %s (npm i -g @anthropic-ai/claude-code) or set teams.%s.claudePath", r.Where(), t.Name)))
+	timeout := versionTimeout
+	if t.IsRemote() {
+		timeout *= 2 // and an SSH session to open
 	}
-	return append(out, pass(t.Name, "claude version", v+" on "+r.Where()))
+	vctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	v, err := claudeVersion(vctx, h, t)
+	if err != nil {
+		return append(out, fail(t.Name, "claude", err.Error(), fmt.Sprintf("install Claude Code on %s (npm i -g @anthropic-ai/claude-code) or set teams.%s.claudePath", h.Where(), t.Name)))
+	}
+	out = append(out, pass(t.Name, "claude", h.Claude()))
+	if t.IsRemote() {
+		v += " on " + h.Where()
+	}
+	return append(out, pass(t.Name, "claude version", v))
 }
 
 func (a *app) checkStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) check {

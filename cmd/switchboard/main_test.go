@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/internal/claudetest"
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
+	"github.com/switchboard-mcp/switchboard/internal/poll"
 )
 
 // binary is the switchboard executable the tests run, built once.
@@ -267,16 +268,8 @@ func sessionArg(args string) (id string, resumed bool) {
 	return "", false
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds (see internal/poll).
+var waitFor = poll.Until
 
 func text(res *mcp.CallToolResult) string {
 	var sb strings.Builder

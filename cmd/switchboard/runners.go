@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
+	"github.com/switchboard-mcp/switchboard/broker"
 	"github.com/switchboard-mcp/switchboard/configs"
 	"github.com/switchboard-mcp/switchboard/hosts"
 	"github.com/switchboard-mcp/switchboard/local"
@@ -15,20 +17,33 @@ import (
 	"github.com/switchboard-mcp/switchboard/remote"
 )
 
-// newRunners hands out this machine's runner for local teams and one shared
-// SSH connection per remote host.
-func newRunners(cfg *configs.Config, log *slog.Logger) *hosts.Runners {
-	return hosts.New(local.New(local.Options{Logger: log}), remote.NewPool(log), cfg.Settings.SSHConfig)
+// newHosts places teams: this machine's runner for local teams and one
+// shared SSH connection per remote host.
+func newHosts(cfg *configs.Config, log *slog.Logger) *hosts.Hosts {
+	return hosts.New(hosts.Options{
+		Local:          local.New(local.Options{Logger: log}),
+		Pool:           remote.NewPool(log),
+		SSHConfig:      cfg.Settings.SSHConfig,
+		LocalConfigDir: os.Getenv("CLAUDE_CONFIG_DIR"),
+	})
 }
 
-// claudeVersion runs `claude --version` through a team's runner, so a remote
-// team's binary is checked on its own host, as the broker will start it.
-func claudeVersion(ctx context.Context, r proc.Runner, t *configs.Team) (string, error) {
-	bin := t.ClaudePath
-	if bin == "" {
-		bin = "claude"
+// brokerHosts hands h to the broker, which names its own Host interface.
+func brokerHosts(h *hosts.Hosts) broker.HostsFunc {
+	return func(t *configs.Team) (broker.Host, error) {
+		tm, err := h.For(t)
+		if tm == nil {
+			return nil, err
+		}
+		return tm, err
 	}
-	p, err := r.Start(ctx, proc.Spec{Dir: t.Path, Command: bin, Args: []string{"--version"}, Env: t.Env})
+}
+
+// claudeVersion runs `claude --version` on a team's host, so a team's binary
+// is checked where and as the broker will start it.
+func claudeVersion(ctx context.Context, h *hosts.Team, t *configs.Team) (string, error) {
+	bin := h.Claude()
+	p, err := h.Start(ctx, proc.Spec{Dir: t.Path, Command: bin, Args: []string{"--version"}, Env: t.Env})
 	if err != nil {
 		return "", err
 	}
@@ -36,7 +51,7 @@ func claudeVersion(ctx context.Context, r proc.Runner, t *configs.Team) (string,
 	var out bytes.Buffer
 	_, _ = io.Copy(&out, io.LimitReader(p.Stdout(), 64<<10))
 	if err := p.Wait(); err != nil {
-		return "", fmt.Errorf("%s --version on %s: %w", bin, r.Where(), err)
+		return "", fmt.Errorf("%s --version on %s: %w", bin, h.Where(), err)
 	}
 	first, _, _ := strings.Cut(strings.TrimSpace(out.String()), "\n")
 	return first, nil

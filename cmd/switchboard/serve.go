@@ -62,11 +62,10 @@ func (a *app) serve(ctx context.Context) error {
 		return fmt.Errorf("open the session store: %w", err)
 	}
 	defer store.Close()
-	run := newRunners(cfg, log)
+	run := newHosts(cfg, log)
 	defer run.Close()
 	b, err := broker.New(ctx, cfg, broker.Options{
-		Store: store, Runners: run, Logger: log, Logs: ring,
-		LocalConfigDir: os.Getenv("CLAUDE_CONFIG_DIR"),
+		Store: store, Hosts: brokerHosts(run), Logger: log, Logs: ring,
 		// A team's own Claude reaches this daemon through `switchboard mcp`,
 		// for its permission prompts.
 		SelfMCP: func(team string) (string, []string) {

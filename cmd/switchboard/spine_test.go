@@ -10,7 +10,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/switchboard-mcp/switchboard/internal/claudepath"
+	"github.com/switchboard-mcp/switchboard/hosts/claudepath"
 	"github.com/switchboard-mcp/switchboard/internal/claudetest"
 )
 

@@ -35,9 +35,7 @@ func (a *app) teams(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
-	var out struct {
-		Teams []broker.TeamStatus `json:"teams"`
-	}
+	var out broker.TeamStatusResult
 	if err := c.callJSON(ctx, "team_status", map[string]any{}, &out); err != nil {
 		return err
 	}

@@ -18,11 +18,11 @@ import (
 	"github.com/switchboard-mcp/switchboard/broker"
 	"github.com/switchboard-mcp/switchboard/configs"
 	"github.com/switchboard-mcp/switchboard/daemon"
+	"github.com/switchboard-mcp/switchboard/hosts"
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 	"github.com/switchboard-mcp/switchboard/internal/sshdtest"
 	"github.com/switchboard-mcp/switchboard/local"
 	"github.com/switchboard-mcp/switchboard/models"
-	"github.com/switchboard-mcp/switchboard/proc"
 	"github.com/switchboard-mcp/switchboard/remote"
 )
 
@@ -169,34 +169,39 @@ func (w *world) config(name string, teams []teamSpec) (string, error) {
 	return path, os.WriteFile(path, []byte(y.String()), 0o600)
 }
 
-// benchRunners is the runner wiring of an in-process broker: local teams
-// run here, remote teams share one SSH connection per host from pool, and
-// the team named freshTeam gets its own pool that renew replaces, so that
-// each of its cold starts pays for a new SSH connection.
+// benchRunners is the host wiring of an in-process broker: local teams run
+// here, remote teams share one SSH connection per host from pool, and the
+// team named freshTeam gets its own pool that renew replaces, so that each of
+// its cold starts pays for a new SSH connection.
 type benchRunners struct {
-	local     *local.Runner
-	sshConfig string
+	opts      hosts.Options // Local, SSHConfig, LocalConfigDir
 	freshTeam string
 
+	pool *remote.Pool // the shared pool of hosts
+
 	mu    sync.Mutex
-	pool  *remote.Pool
-	fresh *remote.Pool
+	hosts *hosts.Hosts
+	fresh *hosts.Hosts
 }
 
-func (r *benchRunners) For(t *configs.Team) (proc.Runner, error) {
-	if !t.IsRemote() {
-		return r.local, nil
+func (r *benchRunners) newHosts() *hosts.Hosts {
+	o := r.opts
+	o.Pool = remote.NewPool(quietLog)
+	return hosts.New(o)
+}
+
+func (r *benchRunners) For(t *configs.Team) (broker.Host, error) {
+	r.mu.Lock()
+	hs := r.hosts
+	if t.Name == r.freshTeam {
+		hs = r.fresh
 	}
-	target, err := remote.Resolve(r.sshConfig, t)
-	if err != nil {
+	r.mu.Unlock()
+	tm, err := hs.For(t)
+	if tm == nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if t.Name == r.freshTeam {
-		return r.fresh.Runner(target), nil
-	}
-	return r.pool.Runner(target), nil
+	return tm, err
 }
 
 // renew closes the fresh team's pool (and its connection) and starts an
@@ -204,13 +209,13 @@ func (r *benchRunners) For(t *configs.Team) (proc.Runner, error) {
 func (r *benchRunners) renew() {
 	r.mu.Lock()
 	old := r.fresh
-	r.fresh = remote.NewPool(quietLog)
+	r.fresh = r.newHosts()
 	r.mu.Unlock()
 	old.Close()
 }
 
 func (r *benchRunners) Close() {
-	r.pool.Close()
+	r.hosts.Close()
 	r.fresh.Close()
 }
 
@@ -234,13 +239,15 @@ func (w *world) startInproc(ctx context.Context, cfgPath, freshTeam string) (*in
 	if err != nil {
 		return nil, err
 	}
-	run := &benchRunners{
-		local:     local.New(local.Options{Env: w.localEnv, Logger: quietLog}),
-		sshConfig: w.sshConfig, freshTeam: freshTeam,
-		pool: remote.NewPool(quietLog), fresh: remote.NewPool(quietLog),
-	}
-	b, err := broker.New(ctx, cfg, broker.Options{Store: store, Runners: run, Logger: quietLog,
-		LocalConfigDir: envValue(w.localEnv, "CLAUDE_CONFIG_DIR")})
+	run := &benchRunners{freshTeam: freshTeam, opts: hosts.Options{
+		Local:     local.New(local.Options{Env: w.localEnv, Logger: quietLog}),
+		SSHConfig: w.sshConfig, LocalConfigDir: envValue(w.localEnv, "CLAUDE_CONFIG_DIR"),
+	}}
+	run.pool = remote.NewPool(quietLog)
+	shared := run.opts
+	shared.Pool = run.pool
+	run.hosts, run.fresh = hosts.New(shared), run.newHosts()
+	b, err := broker.New(ctx, cfg, broker.Options{Store: store, Hosts: run, Logger: quietLog})
 	if err != nil {
 		run.Close()
 		store.Close()

@@ -54,7 +54,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/switchboard-mcp/switchboard/internal/claudepath"
+	"github.com/switchboard-mcp/switchboard/hosts/claudepath"
 )
 
 // version is the Claude Code release whose behaviour the fake mirrors.

@@ -5,31 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"path"
 	"strings"
 	"time"
 
-	"github.com/switchboard-mcp/switchboard/configs"
-	"github.com/switchboard-mcp/switchboard/internal/claudepath"
 	"github.com/switchboard-mcp/switchboard/proc"
 )
-
-// sessionFilePath is where Claude Code keeps the transcript of a session for
-// a team on the team's host. env is the team's env (CLAUDE_CONFIG_DIR wins);
-// home is the home of the user Claude runs as.
-func sessionFilePath(team *configs.Team, home, localConfigDir, sessionID string) string {
-	dir := team.Env["CLAUDE_CONFIG_DIR"]
-	if dir == "" && !team.IsRemote() {
-		dir = localConfigDir
-	}
-	if dir == "" {
-		dir = path.Join(home, ".claude")
-	}
-	if strings.HasPrefix(dir, "~/") {
-		dir = path.Join(home, dir[2:])
-	}
-	return claudepath.SessionFile(dir, team.Path, sessionID)
-}
 
 // Entry is one conversation turn read from a session file.
 type Entry struct {

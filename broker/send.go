@@ -1,0 +1,175 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/switchboard-mcp/switchboard/models"
+)
+
+// SendRequest is one message to deliver.
+type SendRequest struct {
+	From, To string
+	Text     string
+	// Wait is how long to wait for the answer: 0 waits without limit.
+	Wait time.Duration
+	// NoWait queues the message and returns at once.
+	NoWait bool
+	// Progress, when set, receives partial assistant text while waiting.
+	Progress func(text string)
+}
+
+// Reply tells what became of a message.
+type Reply struct {
+	MessageID  uint64               `json:"messageId"`
+	From       string               `json:"fromTeam"`
+	To         string               `json:"toTeam"`
+	Status     models.MessageStatus `json:"status"`
+	Answer     string               `json:"response,omitempty"`
+	Error      string               `json:"error,omitempty"`
+	SessionID  string               `json:"sessionId,omitempty"`
+	Duration   time.Duration        `json:"-"`
+	DurationMS int64                `json:"duration,omitempty"`
+	Created    time.Time            `json:"createdAt"`
+	Delivered  *time.Time           `json:"deliveredAt,omitempty"`
+	Finished   *time.Time           `json:"finishedAt,omitempty"`
+	Attempts   int                  `json:"attempts,omitempty"`
+	// TimedOut says the wait ended before the answer; the turn goes on.
+	TimedOut bool `json:"timedOut,omitempty"`
+}
+
+func replyOf(m *models.Message) *Reply {
+	return &Reply{
+		MessageID: m.ID, From: m.FromTeam, To: m.ToTeam, Status: m.Status,
+		Answer: m.Answer, Error: m.Error, SessionID: m.SessionID,
+		Duration: time.Duration(m.DurationMs) * time.Millisecond, DurationMS: m.DurationMs,
+		Created: m.CreatedAt, Delivered: m.DeliveredAt, Finished: m.FinishedAt, Attempts: m.Attempts,
+	}
+}
+
+// Send queues a message durably and, unless NoWait, waits for its answer. A
+// wait that ends first returns the message id with TimedOut set: the answer
+// is kept and message_status fetches it later.
+func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
+	if err := b.checkPair(req.From, req.To); err != nil {
+		return nil, err
+	}
+	if err := b.checkText(req.Text); err != nil {
+		return nil, err
+	}
+	p, err := b.pairFor(req.From, req.To)
+	if err != nil {
+		return nil, err
+	}
+	ttl := b.cfg.Settings.MessageTTL.Duration
+	m := &models.Message{FromTeam: req.From, ToTeam: req.To, Text: req.Text, Async: req.NoWait, ExpiresAt: time.Now().Add(ttl)}
+	var w *waiter
+	if err := b.store.EnqueueMessage(ctx, m); err != nil {
+		return nil, fmt.Errorf("queue message for %s: %w", req.To, err)
+	}
+	if !req.NoWait {
+		w = b.addWaiter(m.ID, req.Progress)
+		defer b.removeWaiter(m.ID, w)
+	}
+	p.poke()
+	if req.NoWait {
+		return replyOf(m), nil
+	}
+	var timeout <-chan time.Time
+	if req.Wait > 0 {
+		t := time.NewTimer(req.Wait)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case r := <-w.done:
+		if r.err != nil {
+			return nil, r.err
+		}
+		return replyOf(r.msg), nil
+	case <-timeout:
+	case <-ctx.Done():
+	}
+	cur, err := b.store.MessageByID(context.Background(), m.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read message %d: %w", m.ID, err)
+	}
+	r := replyOf(cur)
+	r.TimedOut = !cur.Status.Final()
+	return r, nil
+}
+
+// Message returns what became of a message.
+func (b *Broker) Message(ctx context.Context, id uint64) (*Reply, error) {
+	m, err := b.store.MessageByID(ctx, id)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, fmt.Errorf("no message with id %d; ids come from send_message or quick_message", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read message %d: %w", id, err)
+	}
+	return replyOf(m), nil
+}
+
+type waitResult struct {
+	msg *models.Message
+	err error
+}
+
+type waiter struct {
+	done     chan waitResult
+	progress func(string)
+}
+
+func (b *Broker) addWaiter(id uint64, progress func(string)) *waiter {
+	w := &waiter{done: make(chan waitResult, 1), progress: progress}
+	b.mu.Lock()
+	b.waiters[id] = append(b.waiters[id], w)
+	b.mu.Unlock()
+	return w
+}
+
+func (b *Broker) removeWaiter(id uint64, w *waiter) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ws := b.waiters[id]
+	for i, x := range ws {
+		if x == w {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(b.waiters, id)
+	} else {
+		b.waiters[id] = ws
+	}
+}
+
+// notify hands a finished message to its waiters. A nil msg with an error is
+// an attempt that failed while the message stays queued: waiters keep waiting.
+func (b *Broker) notify(id uint64, msg *models.Message, err error) {
+	if msg == nil && err != nil {
+		return
+	}
+	b.mu.Lock()
+	ws := b.waiters[id]
+	delete(b.waiters, id)
+	b.mu.Unlock()
+	for _, w := range ws {
+		w.done <- waitResult{msg: msg, err: err}
+	}
+}
+
+func (b *Broker) progress(id uint64, text string) {
+	b.mu.Lock()
+	ws := append([]*waiter(nil), b.waiters[id]...)
+	b.mu.Unlock()
+	for _, w := range ws {
+		if w.progress != nil {
+			w.progress(text)
+		}
+	}
+}
