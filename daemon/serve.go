@@ -89,10 +89,18 @@ func Serve(ctx context.Context, opts Options) error {
 			ln.Close()
 			return err
 		}
+		tok, err := writeToken(socket)
+		if err != nil {
+			hln.Close()
+			ln.Close()
+			return err
+		}
+		defer os.Remove(TokenPath(socket))
+		_, port, _ := net.SplitHostPort(hln.Addr().String())
 		h := mcp.NewStreamableHTTPHandler(func(r *http.Request) *mcp.Server {
 			return broker.NewMCPServer(opts.Broker, r.Header.Get(CallerHeader))
 		}, &mcp.StreamableHTTPOptions{Logger: log})
-		hsrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		hsrv = &http.Server{Handler: HTTPGuard{Token: tok, Port: port}.Wrap(h), ReadHeaderTimeout: 10 * time.Second}
 	}
 
 	sctx, cancel := context.WithCancel(ctx)
@@ -106,7 +114,7 @@ func Serve(ctx context.Context, opts Options) error {
 				errc <- fmt.Errorf("serve http on %s: %w", opts.HTTPAddr, err)
 			}
 		})
-		log.Info("serving streamable-HTTP MCP", "addr", hln.Addr().String())
+		log.Info("serving streamable-HTTP MCP", "addr", hln.Addr().String(), "token_file", TokenPath(socket))
 	}
 	log.Info("switchboard daemon listening", "socket", socket, "pid", os.Getpid(), "version", opts.Version)
 
@@ -134,8 +142,8 @@ func Serve(ctx context.Context, opts Options) error {
 	return serveErr
 }
 
-// listenLoopback listens on addr only if it is a loopback address: the HTTP
-// endpoint has no authentication, so other machines must not reach it.
+// listenLoopback listens on addr only if it is a loopback address: the
+// bearer token travels in clear text, so other machines must not reach it.
 func listenLoopback(addr string) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
