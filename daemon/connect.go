@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -48,7 +49,16 @@ func Connect(ctx context.Context, opts ConnectOptions) (net.Conn, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	// A socket another user could replace is refused before anything is
+	// sent to it or started behind it.
+	if err := checkSocketDir(opts.Socket); err != nil {
+		return nil, err
+	}
 	conn, err := dial(ctx, opts)
+	var fe *ForeignPeerError
+	if errors.As(err, &fe) {
+		return nil, err
+	}
 	if err == nil || opts.Start == nil {
 		if err != nil {
 			return nil, &NotRunningError{Socket: opts.Socket, Err: err}
@@ -61,8 +71,8 @@ func Connect(ctx context.Context, opts ConnectOptions) (net.Conn, error) {
 	}
 	defer release()
 	// Another client may have started it while we waited for the start lock.
-	if conn, err := dial(ctx, opts); err == nil {
-		return conn, nil
+	if conn, err := dial(ctx, opts); err == nil || errors.As(err, &fe) {
+		return conn, err
 	}
 	log.Info("starting the switchboard daemon", "socket", opts.Socket)
 	exited, err := opts.Start(ctx)
@@ -100,6 +110,12 @@ func dial(ctx context.Context, opts ConnectOptions) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The hello names the caller's team and config: say it only to a
+	// daemon of this user.
+	if err := checkPeer(conn, opts.Socket); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	hello, err := json.Marshal(Hello{Caller: opts.Caller, Version: opts.Version})
 	if err != nil {
 		conn.Close()
@@ -112,13 +128,13 @@ func dial(ctx context.Context, opts ConnectOptions) (net.Conn, error) {
 	return conn, nil
 }
 
-// Running reports whether a daemon answers on socket.
+// Running reports whether a daemon of this user answers on socket.
 func Running(ctx context.Context, socket string) bool {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", socket)
 	if err != nil {
 		return false
 	}
-	conn.Close()
-	return true
+	defer conn.Close()
+	return checkPeer(conn, socket) == nil
 }

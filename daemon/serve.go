@@ -66,6 +66,9 @@ func Serve(ctx context.Context, opts Options) error {
 		log = slog.Default()
 	}
 	socket := opts.Lock.Socket()
+	if err := checkSocketDir(socket); err != nil {
+		return err
+	}
 	if err := removeStale(socket, log); err != nil {
 		return err
 	}
@@ -256,6 +259,12 @@ func (s *server) closeAll() {
 // handle reads the hello line, then serves MCP on the connection until the
 // client leaves or the daemon stops.
 func (s *server) handle(ctx context.Context, conn net.Conn) {
+	// The socket's modes keep other users out; the kernel's word on who
+	// dialled is the check that does not depend on them.
+	if p, err := peerOf(conn); err != nil || p.uid != os.Geteuid() {
+		s.log.Warn("refused a client of another user", "uid", p.uid, "pid", p.pid, "err", err)
+		return
+	}
 	br := bufio.NewReader(conn)
 	_ = conn.SetReadDeadline(time.Now().Add(helloTimeout))
 	line, err := readLine(br, maxHelloBytes)
