@@ -294,7 +294,10 @@ func (s *server) handle(ctx context.Context, conn net.Conn) {
 		log.Warn("client and daemon versions differ; restart the daemon to run the new version", "client", h.Version, "daemon", s.opts.Version)
 	}
 	srv := broker.NewMCPServer(s.opts.Broker, h.Caller)
-	sess, err := srv.Connect(ctx, &mcp.IOTransport{Reader: readCloser{br, conn}, Writer: conn}, nil)
+	out := newOutQueue(conn, maxOutQueue, log)
+	defer out.wait()
+	defer conn.Close() // unblocks the queue's writer
+	sess, err := srv.Connect(ctx, &mcp.IOTransport{Reader: readCloser{br, conn}, Writer: out}, nil)
 	if err != nil {
 		log.Warn("start MCP session", "err", err)
 		return
