@@ -74,6 +74,12 @@ func Connect(ctx context.Context, opts ConnectOptions) (net.Conn, error) {
 	if conn, err := dial(ctx, opts); err == nil || errors.As(err, &fe) {
 		return conn, err
 	}
+	// A daemon that holds the lock but does not answer is shutting down or
+	// listening again on a socket someone removed: wait for it to answer or
+	// to exit, rather than start one that would find it "already running".
+	if conn, err := waitForHolder(ctx, opts, log); conn != nil || err != nil {
+		return conn, err
+	}
 	log.Info("starting the switchboard daemon", "socket", opts.Socket)
 	exited, err := opts.Start(ctx)
 	if err != nil {
@@ -137,4 +143,35 @@ func Running(ctx context.Context, socket string) bool {
 	}
 	defer conn.Close()
 	return checkPeer(conn, socket) == nil
+}
+
+// waitForHolder waits, up to StartTimeout, while a live process holds the
+// daemon lock of opts.Socket, and returns a connection if it answers. It
+// returns nil, nil once nobody holds the lock.
+func waitForHolder(ctx context.Context, opts ConnectOptions, log *slog.Logger) (net.Conn, error) {
+	deadline := time.Now().Add(StartTimeout)
+	logged := false
+	for {
+		pid := lockHolder(opts.Socket)
+		if pid == 0 {
+			return nil, nil
+		}
+		conn, err := dial(ctx, opts)
+		var fe *ForeignPeerError
+		if err == nil || errors.As(err, &fe) {
+			return conn, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the switchboard daemon (pid %d) holds %s.lock but has not answered on %s for %s; stop it with: kill %d", pid, opts.Socket, opts.Socket, StartTimeout, pid)
+		}
+		if !logged {
+			log.Info("waiting for the switchboard daemon that holds the lock to answer or exit", "pid", pid, "socket", opts.Socket)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -69,18 +69,9 @@ func Serve(ctx context.Context, opts Options) error {
 	if err := checkSocketDir(socket); err != nil {
 		return err
 	}
-	if err := removeStale(socket, log); err != nil {
-		return err
-	}
-	ln, err := net.Listen("unix", socket)
+	ln, id, err := listenSocket(socket, log)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", socket, err)
-	}
-	// The directory is 0700 already; the mode is belt and braces for a
-	// socket directory the user made group-readable.
-	if err := os.Chmod(socket, 0o600); err != nil {
-		ln.Close()
-		return fmt.Errorf("restrict %s to its owner: %w", socket, err)
+		return err
 	}
 	s := &server{opts: opts, log: log, conns: make(map[net.Conn]struct{})}
 
@@ -108,9 +99,16 @@ func Serve(ctx context.Context, opts Options) error {
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
+	errc := make(chan error, 8)
 	var wg sync.WaitGroup
-	wg.Go(func() { errc <- s.accept(sctx, ln) })
+	wg.Go(func() {
+		if err := s.accept(sctx, ln); err != nil {
+			errc <- err
+		}
+	})
+	// The watcher owns the listener from here: it listens again when the
+	// socket file is removed or replaced, and closes it at shutdown.
+	wg.Go(func() { id = s.watchSocket(sctx, socket, ln, id, &wg, errc) })
 	if hsrv != nil {
 		wg.Go(func() {
 			if err := hsrv.Serve(hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -127,7 +125,6 @@ func Serve(ctx context.Context, opts Options) error {
 	case serveErr = <-errc:
 	}
 	cancel()
-	ln.Close()
 	if hsrv != nil {
 		shctx, done := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := hsrv.Shutdown(shctx); err != nil {
@@ -138,11 +135,77 @@ func Serve(ctx context.Context, opts Options) error {
 	s.closeAll()
 	wg.Wait()
 	s.handlers.Wait()
-	if err := os.Remove(socket); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		log.Warn("remove socket", "socket", socket, "err", err)
+	if fi, err := os.Lstat(socket); err == nil && os.SameFile(fi, id) {
+		if err := os.Remove(socket); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("remove socket", "socket", socket, "err", err)
+		}
 	}
 	log.Info("switchboard daemon stopped listening", "socket", socket)
 	return serveErr
+}
+
+// socketCheckInterval is how often the daemon checks that its socket file
+// is still the one it listens on.
+var socketCheckInterval = 2 * time.Second
+
+// listenSocket listens on socket, replacing a stale socket file, and
+// returns the listener and the file's identity. Closing the listener leaves
+// the path alone: by then it may be another listener's.
+func listenSocket(socket string, log *slog.Logger) (*net.UnixListener, fs.FileInfo, error) {
+	if err := removeStale(socket, log); err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: socket, Net: "unix"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s: %w", socket, err)
+	}
+	ln.SetUnlinkOnClose(false)
+	// The directory is 0700 already; the mode is belt and braces for a
+	// socket directory the user made group-readable.
+	if err := os.Chmod(socket, 0o600); err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("restrict %s to its owner: %w", socket, err)
+	}
+	id, err := os.Lstat(socket)
+	if err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("check %s: %w", socket, err)
+	}
+	return ln, id, nil
+}
+
+// watchSocket listens again whenever the socket file stops being the one
+// ln serves (someone deleted it, or put another file there): without this
+// the daemon would hold the lock yet be unreachable, and every client would
+// find it "already running". It closes the listener when ctx ends and
+// returns the identity of the socket file it last created.
+func (s *server) watchSocket(ctx context.Context, socket string, ln *net.UnixListener, id fs.FileInfo, wg *sync.WaitGroup, errc chan<- error) fs.FileInfo {
+	t := time.NewTicker(socketCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			ln.Close()
+			return id
+		case <-t.C:
+		}
+		if fi, err := os.Lstat(socket); err == nil && os.SameFile(fi, id) {
+			continue
+		}
+		s.log.Warn("the daemon socket was removed or replaced; listening on it again", "socket", socket)
+		nln, nid, err := listenSocket(socket, s.log)
+		if err != nil {
+			s.log.Error("listen on the daemon socket again", "socket", socket, "err", err)
+			continue
+		}
+		ln.Close()
+		ln, id = nln, nid
+		wg.Go(func() {
+			if err := s.accept(ctx, nln); err != nil {
+				errc <- err
+			}
+		})
+	}
 }
 
 // listenLoopback listens on addr only if it is a loopback address: the
