@@ -24,6 +24,9 @@ type ConnectOptions struct {
 	Socket  string
 	Caller  string
 	Version string
+	// Config is the absolute path of the caller's config; a daemon serving
+	// another one refuses the connection.
+	Config string
 	// Start, when set, starts the daemon if none answers on Socket.
 	Start  StartFunc
 	Logger *slog.Logger
@@ -44,7 +47,7 @@ func (e *NotRunningError) Unwrap() error { return e.Err }
 // Connect returns a connection to the daemon on Socket that has said hello
 // as Caller and is ready for MCP. When no daemon answers and Start is set,
 // it starts one and waits for it.
-func Connect(ctx context.Context, opts ConnectOptions) (net.Conn, error) {
+func Connect(ctx context.Context, opts ConnectOptions) (*Conn, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -55,8 +58,7 @@ func Connect(ctx context.Context, opts ConnectOptions) (net.Conn, error) {
 		return nil, err
 	}
 	conn, err := dial(ctx, opts)
-	var fe *ForeignPeerError
-	if errors.As(err, &fe) {
+	if refused(err) {
 		return nil, err
 	}
 	if err == nil || opts.Start == nil {
@@ -71,7 +73,7 @@ func Connect(ctx context.Context, opts ConnectOptions) (net.Conn, error) {
 	}
 	defer release()
 	// Another client may have started it while we waited for the start lock.
-	if conn, err := dial(ctx, opts); err == nil || errors.As(err, &fe) {
+	if conn, err := dial(ctx, opts); err == nil || refused(err) {
 		return conn, err
 	}
 	// A daemon that holds the lock but does not answer is shutting down or
@@ -101,16 +103,36 @@ func Connect(ctx context.Context, opts ConnectOptions) (net.Conn, error) {
 			}
 			return nil, fmt.Errorf("the switchboard daemon exited at start: %w", exitErr)
 		case <-tick.C:
-			var conn net.Conn
-			if conn, err = dial(ctx, opts); err == nil {
-				return conn, nil
+			var conn *Conn
+			if conn, err = dial(ctx, opts); err == nil || refused(err) {
+				return conn, err
 			}
 		}
 	}
 }
 
-// dial connects and sends the hello line.
-func dial(ctx context.Context, opts ConnectOptions) (net.Conn, error) {
+// Conn is a connection to the daemon, past the hello, ready for MCP.
+type Conn struct {
+	net.Conn
+	// Daemon is what the daemon said about itself.
+	Daemon Welcome
+}
+
+// RefusedError is the daemon's refusal of a client (another config).
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return e.Reason }
+
+// refused reports whether err is final: a daemon that answers but must not
+// be used, which starting another daemon cannot fix.
+func refused(err error) bool {
+	var fe *ForeignPeerError
+	var re *RefusedError
+	return errors.As(err, &fe) || errors.As(err, &re)
+}
+
+// dial connects, sends the hello line and reads the daemon's welcome.
+func dial(ctx context.Context, opts ConnectOptions) (*Conn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", opts.Socket)
 	if err != nil {
@@ -122,7 +144,7 @@ func dial(ctx context.Context, opts ConnectOptions) (net.Conn, error) {
 		conn.Close()
 		return nil, err
 	}
-	hello, err := json.Marshal(Hello{Caller: opts.Caller, Version: opts.Version})
+	hello, err := json.Marshal(Hello{Caller: opts.Caller, Version: opts.Version, Config: cleanPath(opts.Config), Proto: helloProto})
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -131,7 +153,42 @@ func dial(ctx context.Context, opts ConnectOptions) (net.Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("say hello to the daemon on %s: %w", opts.Socket, err)
 	}
-	return conn, nil
+	w, err := readWelcome(conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("the daemon on %s did not answer hello (%w); if it is an older switchboard, restart it: switchboard restart", opts.Socket, err)
+	}
+	if w.Error != "" {
+		conn.Close()
+		return nil, &RefusedError{Reason: w.Error}
+	}
+	return &Conn{Conn: conn, Daemon: w}, nil
+}
+
+// readWelcome reads the daemon's welcome line a byte at a time, so nothing
+// of the MCP stream that follows is taken from the connection.
+func readWelcome(conn net.Conn) (Welcome, error) {
+	_ = conn.SetReadDeadline(time.Now().Add(helloTimeout))
+	defer conn.SetReadDeadline(time.Time{})
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		if _, err := conn.Read(b); err != nil {
+			return Welcome{}, err
+		}
+		if b[0] == '\n' {
+			break
+		}
+		line = append(line, b[0])
+		if len(line) > maxHelloBytes {
+			return Welcome{}, errLineTooLong
+		}
+	}
+	var w Welcome
+	if err := json.Unmarshal(line, &w); err != nil {
+		return Welcome{}, fmt.Errorf("welcome is not JSON: %w", err)
+	}
+	return w, nil
 }
 
 // Running reports whether a daemon of this user answers on socket.
@@ -148,7 +205,7 @@ func Running(ctx context.Context, socket string) bool {
 // waitForHolder waits, up to StartTimeout, while a live process holds the
 // daemon lock of opts.Socket, and returns a connection if it answers. It
 // returns nil, nil once nobody holds the lock.
-func waitForHolder(ctx context.Context, opts ConnectOptions, log *slog.Logger) (net.Conn, error) {
+func waitForHolder(ctx context.Context, opts ConnectOptions, log *slog.Logger) (*Conn, error) {
 	deadline := time.Now().Add(StartTimeout)
 	logged := false
 	for {
@@ -157,8 +214,7 @@ func waitForHolder(ctx context.Context, opts ConnectOptions, log *slog.Logger) (
 			return nil, nil
 		}
 		conn, err := dial(ctx, opts)
-		var fe *ForeignPeerError
-		if err == nil || errors.As(err, &fe) {
+		if err == nil || refused(err) {
 			return conn, err
 		}
 		if time.Now().After(deadline) {

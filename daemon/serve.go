@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -28,6 +29,26 @@ type Hello struct {
 	// Version is the client's switchboard version, logged when it differs
 	// from the daemon's (a daemon left running across an upgrade).
 	Version string `json:"version,omitempty"`
+	// Config is the absolute path of the client's config file; a daemon
+	// serving another config refuses the client.
+	Config string `json:"config,omitempty"`
+	// Proto 1 asks the daemon to answer the hello with a Welcome line.
+	Proto int `json:"proto,omitempty"`
+}
+
+// helloProto is the hello protocol this package speaks: the daemon answers
+// a hello with a Welcome line.
+const helloProto = 1
+
+// Welcome is the daemon's one-line answer to a Hello (Proto >= 1): who it
+// is, or, in Error, why it refuses the client.
+type Welcome struct {
+	PID     int       `json:"pid"`
+	Config  string    `json:"config,omitempty"`
+	Version string    `json:"version,omitempty"`
+	Socket  string    `json:"socket"`
+	Started time.Time `json:"started"`
+	Error   string    `json:"error,omitempty"`
 }
 
 // CallerHeader carries the caller's team on the HTTP endpoint.
@@ -49,6 +70,9 @@ type Options struct {
 	Broker   *broker.Broker
 	// Version is the daemon's version, compared with each client's.
 	Version string
+	// ConfigPath is the absolute path of the config the broker serves;
+	// clients of another config are refused.
+	ConfigPath string
 	Logger  *slog.Logger
 }
 
@@ -73,7 +97,7 @@ func Serve(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	s := &server{opts: opts, log: log, conns: make(map[net.Conn]struct{})}
+	s := &server{opts: opts, log: log, conns: make(map[net.Conn]struct{}), started: time.Now(), socket: socket}
 
 	var hsrv *http.Server
 	var hln net.Listener
@@ -254,6 +278,8 @@ func removeStale(socket string, log *slog.Logger) error {
 
 type server struct {
 	opts     Options
+	started  time.Time
+	socket   string
 	log      *slog.Logger
 	handlers sync.WaitGroup
 
@@ -353,6 +379,19 @@ func (s *server) handle(ctx context.Context, conn net.Conn) {
 		}
 	}
 	log := s.log.With("caller", h.Caller)
+	if h.Proto >= helloProto {
+		w := Welcome{PID: os.Getpid(), Config: s.opts.ConfigPath, Version: s.opts.Version, Socket: s.socket, Started: s.started}
+		mine, theirs := cleanPath(s.opts.ConfigPath), cleanPath(h.Config)
+		if mine != "" && theirs != "" && mine != theirs {
+			w.Error = fmt.Sprintf("the daemon on %s serves %s, not %s; stop it with \"switchboard stop --config %s\", "+
+				"or set settings.socket in %s to run a second daemon", s.socket, mine, theirs, mine, theirs)
+			log.Warn("refused a client of another config", "client_config", theirs, "config", mine)
+		}
+		b, _ := json.Marshal(w)
+		if _, err := conn.Write(append(b, '\n')); err != nil || w.Error != "" {
+			return
+		}
+	}
 	if h.Version != "" && s.opts.Version != "" && h.Version != s.opts.Version {
 		log.Warn("client and daemon versions differ; restart the daemon to run the new version", "client", h.Version, "daemon", s.opts.Version)
 	}
@@ -369,6 +408,16 @@ func (s *server) handle(ctx context.Context, conn net.Conn) {
 	if err := sess.Wait(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		log.Debug("client session ended", "err", err)
 	}
+}
+
+func cleanPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	return filepath.Clean(p)
 }
 
 // readCloser reads through the hello line's buffer and closes the conn.

@@ -156,7 +156,7 @@ type client struct {
 // connect opens an MCP session with the daemon as caller, starting the
 // daemon when start is set and none runs.
 func (a *app) connect(ctx context.Context, cfg *configs.Config, configPath, caller string, start bool, opts *mcp.ClientOptions, log *slog.Logger) (*client, error) {
-	co := daemon.ConnectOptions{Socket: cfg.Settings.Socket, Caller: caller, Version: version, Logger: log}
+	co := daemon.ConnectOptions{Socket: cfg.Settings.Socket, Caller: caller, Version: version, Config: configPath, Logger: log}
 	if start {
 		co.Start = a.starter(cfg, configPath)
 	}

@@ -58,7 +58,7 @@ func (a *app) mcp(ctx context.Context, as string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return daemon.Proxy(ctx, daemon.ProxyOptions{
-		Socket: cfg.Settings.Socket, Caller: caller, Version: version,
+		Socket: cfg.Settings.Socket, Caller: caller, Version: version, Config: path,
 		In: a.stdin, Out: a.stdout,
 		Start:  a.starter(cfg, path),
 		Logger: log,
