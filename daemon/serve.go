@@ -73,7 +73,7 @@ type Options struct {
 	// ConfigPath is the absolute path of the config the broker serves;
 	// clients of another config are refused.
 	ConfigPath string
-	Logger  *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Serve listens on the locked socket (mode 0600, replacing a stale socket
