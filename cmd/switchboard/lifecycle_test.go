@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -106,5 +109,42 @@ func TestInitAndVersion(t *testing.T) {
 	r = w.run("", "status", "1", "2")
 	if r.code != 2 || !strings.HasSuffix(r.stderr, "(see switchboard status --help)\n") {
 		t.Errorf("status with two args: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// `switchboard mcp --http` prints the headers that open the HTTP endpoint;
+// without them it refuses.
+func TestMCPHTTPHeaders(t *testing.T) {
+	w := newWorld(t, "web")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	data, _ := os.ReadFile(w.config)
+	mustWrite(t, w.config, strings.Replace(string(data), "settings:\n", "settings:\n  httpAddr: "+addr+"\n", 1), 0o600)
+
+	r := w.run("", "mcp", "--http")
+	var h map[string]string
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &h) != nil || !strings.HasPrefix(h["Authorization"], "Bearer ") {
+		t.Fatalf("mcp --http: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}`
+	for _, withToken := range []bool{false, true} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/", strings.NewReader(initialize))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if withToken {
+			req.Header.Set("Authorization", h["Authorization"])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: 401, true: 200}[withToken]; resp.StatusCode != want {
+			t.Errorf("token %v: status %d, want %d", withToken, resp.StatusCode, want)
+		}
 	}
 }
