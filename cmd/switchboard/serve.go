@@ -77,7 +77,7 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	defer b.Close()
 
-	err = daemon.Serve(ctx, daemon.Options{Lock: lock, HTTPAddr: cfg.Settings.HTTPAddr, Broker: b, Version: version, Logger: log})
+	err = daemon.Serve(ctx, daemon.Options{Lock: lock, HTTPAddr: cfg.Settings.HTTPAddr, Broker: b, Version: version, ConfigPath: path, Logger: log})
 	log.Info("shutting down: stopping claude processes and closing the store")
 	return err
 }
