@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,5 +33,26 @@ func TestSendAnsweredBeforeWaiterRegistered(t *testing.T) {
 	}
 	if r.Status != models.MessageAnswered || r.TimedOut {
 		t.Fatalf("reply %+v: want the answer", r)
+	}
+}
+
+// A timeout whose conversion to a Duration overflows used to come back at
+// once as "timed out"; past the documented 24h maximum it is refused, and
+// nothing is queued.
+func TestHugeTimeoutRefused(t *testing.T) {
+	h := newHarness(t, fakeBackend, "", "web", "api")
+	cs := h.connect("web", nil)
+	text, isErr := call(t, cs, "send_message", map[string]any{"toTeam": "api", "message": "hi", "timeout": int64(18446744073710)})
+	if !isErr || !strings.Contains(text, "over the maximum 86400000 ms (24h)") {
+		t.Fatalf("send_message with timeout 18446744073710 = %q (isError %v), want the 24h maximum refusal", text, isErr)
+	}
+	counts, err := h.store.MessageCounts(context.Background(), "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for st, n := range counts {
+		if n > 0 {
+			t.Fatalf("%d %s message(s) for api after a refused send", n, st)
+		}
 	}
 }
