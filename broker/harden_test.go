@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +55,70 @@ func TestHugeTimeoutRefused(t *testing.T) {
 		if n > 0 {
 			t.Fatalf("%d %s message(s) for api after a refused send", n, st)
 		}
+	}
+}
+
+// With maxProcesses 1 and one team busy, another pair waits for the slot;
+// team_status, sleep, cancel and reboot for that pair must answer at once,
+// while the slot is still taken.
+func TestStatusNeverWaitsForAProcessSlot(t *testing.T) {
+	h := newHarness(t, fakeBackend, "  maxProcesses: 1", "web", "api", "db")
+	ctx := context.Background()
+	busy, err := h.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "SLEEP 1h\nslow one", NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.running(busy.MessageID)
+	queued, err := h.b.Send(ctx, SendRequest{From: "web", To: "db", Text: "waits for the slot", NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "web->db to wait for a process slot", func() bool {
+		s, err := h.store.SessionByPair(ctx, "web", "db")
+		return err == nil && s.ProcessState == models.ProcessStarting
+	})
+	done := make(chan error, 1)
+	go func() {
+		st, err := h.b.Status(ctx, "db")
+		if err == nil && (len(st) != 1 || len(st[0].Sessions) != 1 || st[0].Sessions[0].State != models.ProcessStarting) {
+			err = fmt.Errorf("status %+v: want web->db starting", st)
+		}
+		if err == nil {
+			_, err = h.b.Sleep(ctx, "web", "db", false)
+		}
+		if err == nil {
+			if _, cerr := h.b.Cancel(ctx, "web", "db"); cerr == nil || !strings.Contains(cerr.Error(), "nothing to cancel") {
+				err = fmt.Errorf("cancel while starting: %v, want nothing to cancel", cerr)
+			}
+		}
+		if err == nil {
+			if _, _, rerr := h.b.Reboot(ctx, "web", "db"); rerr == nil || !strings.Contains(rerr.Error(), "answering") {
+				err = fmt.Errorf("reboot while a message waits to start: %v, want a refusal", rerr)
+			}
+		}
+		done <- err
+	}()
+	// The slot stays taken until the slow turn is cancelled below: if
+	// status waited for it, done would never be ready here.
+	var got error
+	waitFor(t, "status, sleep, cancel and reboot to return while the slot is taken", func() bool {
+		select {
+		case got = <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	if got != nil {
+		t.Fatal(got)
+	}
+	if m, _ := h.b.Message(ctx, busy.MessageID); m.Status != models.MessageRunning {
+		t.Fatalf("the slow turn is %s; the slot had to stay taken", m.Status)
+	}
+	if _, err := h.b.Cancel(ctx, "web", "api"); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.waitFinal(queued.MessageID); r.Status != models.MessageAnswered {
+		t.Fatalf("queued message after the slot freed: %s %q", r.Status, r.Error)
 	}
 }

@@ -22,6 +22,9 @@ type pair struct {
 	team *configs.Team
 	kick chan struct{}
 
+	// spawnMu is held by whoever is starting the pair's process.
+	spawnMu sync.Mutex
+
 	mu          sync.Mutex
 	cl          *claude
 	state       models.ProcessState
@@ -101,17 +104,29 @@ func (b *Broker) setProcessState(sessionID string, s models.ProcessState) {
 
 // ensureProcess returns the pair's live process, starting one (and the
 // session record) when there is none. With reserve, the pair is marked busy
-// before it is unlocked, so eviction cannot stop the process between its
-// start and the turn the caller is about to run; the caller then owes an
-// idle() call.
+// from the start, so eviction cannot stop the process between its start and
+// the turn the caller is about to run; the caller then owes an idle() call.
+//
+// p.mu is not held while waiting for a pool slot or for the spawn: status,
+// sleep, cancel and reboot take it and must never wait for a start (spawnMu
+// keeps starts of one pair one at a time).
 func (b *Broker) ensureProcess(ctx context.Context, p *pair, reserve bool) (cl *claude, sess *models.Session, err error) {
+	p.spawnMu.Lock()
+	defer p.spawnMu.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	locked := true
 	defer func() {
-		if err == nil && reserve {
-			p.busy = true
+		if !locked {
+			p.mu.Lock()
 		}
+		if reserve {
+			p.busy = err == nil
+		}
+		p.mu.Unlock()
 	}()
+	if reserve {
+		p.busy = true
+	}
 	var created bool
 	sess, created, err = b.store.GetOrCreateSession(ctx, p.key.from, p.key.to)
 	if err != nil {
@@ -128,19 +143,35 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair, reserve bool) (cl *
 	if err != nil {
 		return nil, sess, fmt.Errorf("runner for team %s: %w", p.team.Name, err)
 	}
+	p.state = models.ProcessStarting
+	p.mu.Unlock()
+	locked = false
+	b.setProcessState(sess.SessionID, models.ProcessStarting)
 	if err := b.acquireSlot(ctx, p); err != nil {
+		p.mu.Lock()
+		locked = true
+		p.state = models.ProcessStopped
 		return nil, sess, err
 	}
-	p.state = models.ProcessStarting
-	b.setProcessState(sess.SessionID, models.ProcessStarting)
 	cl, err = b.spawn(ctx, p, host, sess, created)
+	p.mu.Lock()
+	locked = true
 	if err != nil {
 		b.releaseSlot()
 		p.state = models.ProcessError
 		p.lastReason = err.Error()
 		b.setProcessState(sess.SessionID, models.ProcessError)
-		_ = b.store.SetStatus(context.Background(), sess.SessionID, models.SessionError, err.Error())
+		if serr := b.store.SetStatus(context.Background(), sess.SessionID, models.SessionError, err.Error()); serr != nil {
+			b.log.Warn("record session error", "session", sess.SessionID, "err", serr)
+		}
 		return nil, sess, err
+	}
+	if b.ctx.Err() != nil {
+		// Close ran while this process started, and found nothing to stop.
+		cl.stop(3 * time.Second)
+		b.releaseSlot()
+		p.state = models.ProcessStopped
+		return nil, sess, ErrClosed
 	}
 	p.cl = cl
 	p.state = models.ProcessIdle
