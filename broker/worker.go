@@ -10,15 +10,6 @@ import (
 	"github.com/switchboard-mcp/switchboard/models"
 )
 
-// envelope is what Claude receives for a message: a header naming the asker
-// and the message id, which also lets a restarted broker find the message in
-// the session file and never deliver it twice.
-func envelope(m *models.Message) string {
-	return fmt.Sprintf("%s from team %q]\n\n%s", marker(m.ID), m.FromTeam, m.Text)
-}
-
-func marker(id uint64) string { return fmt.Sprintf("[switchboard message %d", id) }
-
 // work delivers a pair's queued messages one at a time, in order.
 func (b *Broker) work(p *pair) {
 	defer b.wg.Done()
@@ -287,7 +278,7 @@ func (b *Broker) recovered(ctx context.Context, p *pair, m *models.Message, sess
 		b.notStarted(m, fmt.Errorf("read session file %s on %s to settle message %d: %w", file, runner.Where(), m.ID, err))
 		return true
 	}
-	delivered, answer := recoverAnswer(entries, marker(m.ID)+" ")
+	delivered, answer := recoverAnswer(entries, func(text string) bool { return wroteHeader(text, m) })
 	if !delivered {
 		return false // never reached Claude: deliver it now
 	}
@@ -297,7 +288,7 @@ func (b *Broker) recovered(ctx context.Context, p *pair, m *models.Message, sess
 		b.log.Info("message reached the session before a restart but has no answer; asking for it", "message", m.ID, "session", sess.SessionID)
 		resumed := *m
 		resumed.Text = ""
-		b.deliverText(ctx, p, &resumed, fmt.Sprintf("%s resumed] The broker restarted before your answer to message %d from team %q was delivered. Please give that answer again, in full.", marker(m.ID), m.ID, m.FromTeam))
+		b.deliverText(ctx, p, &resumed, fmt.Sprintf("%s The broker restarted before your answer to message %d from team %q was delivered. Please give that answer again, in full.", resumedHeader(m), m.ID, m.FromTeam))
 		return true
 	}
 	b.log.Info("recovered answer from session file", "message", m.ID, "session", sess.SessionID)
