@@ -4,8 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/switchboard-mcp/switchboard/models"
 )
@@ -163,4 +168,87 @@ func TestRecoveryIgnoresForgedHeaderInBody(t *testing.T) {
 			t.Fatalf("message 2 reached Claude %d times, want once", n)
 		}
 	})
+}
+
+// diskFull makes every update and insert fail as a full disk does (ENOSPC,
+// which the store reports as models.ErrStoreFull) while on is set, and
+// records when writes to messages were refused.
+type diskFull struct {
+	on      atomic.Bool
+	mu      sync.Mutex
+	refused []time.Time
+}
+
+func injectDiskFull(t *testing.T, st *models.Store) *diskFull {
+	d := &diskFull{}
+	fn := func(tx *gorm.DB) {
+		if !d.on.Load() {
+			return
+		}
+		if tx.Statement.Table == "messages" {
+			d.mu.Lock()
+			d.refused = append(d.refused, time.Now())
+			d.mu.Unlock()
+		}
+		_ = tx.AddError(fmt.Errorf("write %s: %w", tx.Statement.Table, syscall.ENOSPC))
+	}
+	cb := st.DB().Callback()
+	if err := cb.Update().Before("gorm:update").Register("test:diskfull", fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := cb.Create().Before("gorm:create").Register("test:diskfull", fn); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func (d *diskFull) attempts() []time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]time.Time(nil), d.refused...)
+}
+
+// A full store makes the worker back off (1 s, 2 s, ... not a tight retry
+// loop), team_status says "store is full", and delivery resumes once writes
+// succeed again.
+func TestStoreFullBacksOffAndResumes(t *testing.T) {
+	h := newHarness(t, fakeBackend, "", "web", "api")
+	ctx := context.Background()
+	if r := h.ask("web", "api", "warm up"); r.Status != models.MessageAnswered {
+		t.Fatalf("warm up: %s %q", r.Status, r.Error)
+	}
+	// Queue while there is room, then fill the disk before the worker
+	// records the delivery.
+	d := injectDiskFull(t, h.store)
+	testAfterEnqueue = func(*Broker, *models.Message) { d.on.Store(true) }
+	t.Cleanup(func() { testAfterEnqueue = nil })
+	m, err := h.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "written while full", NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testAfterEnqueue = nil
+	waitFor(t, "three refused delivery attempts", func() bool { return len(d.attempts()) >= 3 })
+	at := d.attempts()
+	for i := 1; i < 3; i++ {
+		if gap := at[i].Sub(at[i-1]); gap < 900*time.Millisecond {
+			t.Fatalf("attempt %d came %s after the one before: the worker does not back off", i+1, gap)
+		}
+	}
+	st, err := h.b.Status(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st[0].Problem, "store is full") || !strings.Contains(h.b.StoreProblem(), "store is full") {
+		t.Fatalf("team_status problem %q: want \"store is full\"", st[0].Problem)
+	}
+	if cur, _ := h.b.Message(ctx, m.MessageID); cur.Status != models.MessageQueued {
+		t.Fatalf("message is %s while the store is full; want it still queued", cur.Status)
+	}
+	d.on.Store(false)
+	if r := h.waitFinal(m.MessageID); r.Status != models.MessageAnswered || !strings.Contains(r.Answer, "written while full") {
+		t.Fatalf("after space returned: %s %q %q", r.Status, r.Answer, r.Error)
+	}
+	if p := h.b.StoreProblem(); p != "" {
+		t.Fatalf("store problem %q after a successful write", p)
+	}
 }

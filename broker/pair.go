@@ -97,9 +97,7 @@ func (p *pair) stopLocked(b *Broker, reason string) {
 }
 
 func (b *Broker) setProcessState(sessionID string, s models.ProcessState) {
-	if err := b.store.SetProcessState(context.Background(), sessionID, s); err != nil && !errors.Is(err, models.ErrNotFound) {
-		b.log.Warn("record process state", "session", sessionID, "state", s, "err", err)
-	}
+	b.storeWrite("record process state", b.store.SetProcessState(context.Background(), sessionID, s), "session", sessionID, "state", s)
 }
 
 // ensureProcess returns the pair's live process, starting one (and the
@@ -161,9 +159,7 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair, reserve bool) (cl *
 		p.state = models.ProcessError
 		p.lastReason = err.Error()
 		b.setProcessState(sess.SessionID, models.ProcessError)
-		if serr := b.store.SetStatus(context.Background(), sess.SessionID, models.SessionError, err.Error()); serr != nil {
-			b.log.Warn("record session error", "session", sess.SessionID, "err", serr)
-		}
+		b.storeWrite("record session error", b.store.SetStatus(context.Background(), sess.SessionID, models.SessionError, err.Error()), "session", sess.SessionID)
 		return nil, sess, err
 	}
 	if b.ctx.Err() != nil {
@@ -201,7 +197,7 @@ func (b *Broker) spawn(ctx context.Context, p *pair, runner Host, sess *models.S
 		if !exists && sess.MessageCount > 0 {
 			note := fmt.Sprintf("session file %s was missing on %s; started a new conversation under the same session id", file, runner.Where())
 			b.log.Warn(note, "pair", p.key, "session", sess.SessionID)
-			_ = b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, note)
+			b.storeWrite("record missing session file", b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, note), "session", sess.SessionID)
 		}
 	}
 	args := b.claudeArgs(p.team, runner, sess.SessionID, exists)
