@@ -200,6 +200,9 @@ func (b *Broker) spawn(ctx context.Context, p *pair, runner Host, sess *models.S
 			b.storeWrite("record missing session file", b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, note), "session", sess.SessionID)
 		}
 	}
+	if !created {
+		b.reapStale(ctx, runner, sess.SessionID)
+	}
 	args := b.claudeArgs(p.team, runner, sess.SessionID, exists)
 	spec := proc.Spec{Dir: p.team.Path, Command: runner.Claude(), Args: args, Env: p.team.Env}
 	spawnTimeout := b.cfg.Settings.SpawnTimeout.Duration
