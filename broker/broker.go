@@ -28,12 +28,12 @@ type Options struct {
 
 // Broker owns the process pool and the per-pair workers.
 type Broker struct {
-	cfg     *configs.Config
-	store   *models.Store
-	hosts   Hosts
-	log     *slog.Logger
-	logs    *LogRing
-	perms   permissions
+	cfg   *configs.Config
+	store *models.Store
+	hosts Hosts
+	log   *slog.Logger
+	logs  *LogRing
+	perms permissions
 
 	ctx    context.Context
 	cancel context.CancelFunc
