@@ -220,14 +220,17 @@ func (b *Broker) permit(ctx context.Context, p *pair, sessionID string, req *too
 	}
 	mode, by := team.GrantPermission, decidedByMode
 	var elicit elicitFunc
+	noMsg := b.noMessage(team)
 	if mode == string(models.PermissionForward) {
 		mode, by, elicit = b.forwardTo(p.key.from, msgID)
+		noMsg = fmt.Sprintf("team %s leaves tool permissions to the asking team %s, which does not grant them (grantPermission: no); team %s may use only the tools its allowedTools lists: %s",
+			team.Name, p.key.from, team.Name, orNone(team.AllowedTools))
 	}
 	switch mode {
 	case string(models.PermissionYes):
 		return b.decideNow(row, true, by, "grantPermission: yes")
 	case string(models.PermissionNo):
-		return b.decideNow(row, false, by, b.noMessage(team))
+		return b.decideNow(row, false, by, noMsg)
 	}
 	return b.await(ctx, p, row, elicit)
 }
@@ -256,11 +259,14 @@ func (b *Broker) forwardTo(from string, msgID uint64) (mode, by string, elicit e
 }
 
 func (b *Broker) noMessage(t *configs.Team) string {
-	allowed := t.AllowedTools
-	if allowed == "" {
-		allowed = "none"
+	return fmt.Sprintf("team %s does not grant tool permissions (grantPermission: no); it may use only the tools its allowedTools lists: %s", t.Name, orNone(t.AllowedTools))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
 	}
-	return fmt.Sprintf("team %s does not grant tool permissions (grantPermission: no); it may use only the tools its allowedTools lists: %s", t.Name, allowed)
+	return s
 }
 
 // decideNow records a request decided by the mode itself.
