@@ -117,6 +117,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.installCommand(),
 		a.versionCommand(),
 	)
+	root.AddCommand(a.approvalsCommands()...)
 	return root
 }
 
