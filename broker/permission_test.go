@@ -3,11 +3,13 @@ package broker
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -351,4 +353,39 @@ func inMemory(t *testing.T, b *Broker, caller string) mcp.Transport {
 	}
 	t.Cleanup(func() { ss.Close() })
 	return ct
+}
+
+// An old config's permissionPromptTool is ignored with one warning, and a
+// request a previous daemon left pending is expired when the next starts.
+func TestPermissionStartup(t *testing.T) {
+	h := newHarness(t, fakeBackend, "", "web", "api")
+	ctx := context.Background()
+	stale := &models.PermissionRequest{MessageID: 99, SessionID: "s", FromTeam: "web", ToTeam: "api", RequestID: "r", Tool: "Write", Mode: models.PermissionAsk}
+	if err := h.store.CreatePermissionRequest(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	h.close()
+	h.cfg.Teams["api"].PermissionPromptTool = "mcp__switchboard__permissions__approve"
+	h.open()
+	row, err := h.store.PermissionByID(ctx, stale.ID)
+	if err != nil || row.Status != models.PermissionExpired {
+		t.Fatalf("stale request after a restart: %+v %v", row, err)
+	}
+	var warned int
+	for _, r := range h.b.logs.Records(time.Time{}, slog.LevelWarn, 100) {
+		if strings.Contains(r.Message, "permissionPromptTool is deprecated and ignored") && strings.Contains(r.Attrs["teams"], "api (mcp__switchboard__permissions__approve)") {
+			warned++
+		}
+	}
+	if warned != 1 {
+		t.Fatalf("%d deprecation lines, want 1", warned)
+	}
+	if r := h.ask("web", "api", "hello"); r.Status != models.MessageAnswered {
+		t.Fatalf("ask: %s %q", r.Status, r.Error)
+	}
+	for _, a := range h.starts() {
+		if strings.Contains(a, "permissions__approve") || !strings.Contains(a, "--permission-prompt-tool stdio") {
+			t.Fatalf("claude started with %q", a)
+		}
+	}
 }
