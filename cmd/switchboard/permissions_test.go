@@ -86,6 +86,9 @@ func TestApprovalsThroughCLI(t *testing.T) {
 	if !strings.Contains(status, `"state": "waiting for permission"`) || !strings.Contains(status, `"tool": "Write"`) {
 		t.Fatalf("team_status does not show the wait: %s", status)
 	}
+	if r := w.run("", "teams"); !regexp.MustCompile(`(?m)^api\s.*waiting for permission`).MatchString(r.stdout) {
+		t.Fatalf("switchboard teams does not show api waiting: %q %q", r.stdout, r.stderr)
+	}
 	if _, err := os.Stat(path); err == nil {
 		t.Fatal("the file exists before the approval")
 	}
