@@ -128,6 +128,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.statusCommand(),
 		a.initCommand(),
 	)
+	root.AddCommand(a.approvalsCommands()...)
 	return root
 }
 
