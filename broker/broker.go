@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -29,6 +30,11 @@ type Options struct {
 	// Teams whose Host serves it, with grantPermission yes or no, then have
 	// their permission prompts answered by the broker (permissions__approve).
 	SelfMCP func(team string) (command string, args []string)
+	// ServeSessions, when set, is called once by New, before any Claude
+	// starts, with SessionHandler: the wiring serves it where each team's
+	// Claude can reach it (package hosts), and every Claude process then
+	// gets switchboard's tools with a credential of its own.
+	ServeSessions func(http.Handler)
 }
 
 // Broker owns the process pool and the per-pair workers.
@@ -39,6 +45,9 @@ type Broker struct {
 	log     *slog.Logger
 	logs    *LogRing
 	selfMCP func(team string) (string, []string)
+
+	serveSessions func(http.Handler)
+	asks          askBack // session credentials (askback.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -65,24 +74,29 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 	}
 	bctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
-		cfg:       cfg,
-		store:     opts.Store,
-		hosts:     opts.Hosts,
-		log:       log,
-		logs:      opts.Logs,
-		selfMCP:   opts.SelfMCP,
-		ctx:       bctx,
-		cancel:    cancel,
-		slots:     make(chan struct{}, cfg.Settings.MaxProcesses),
-		idlePulse: make(chan struct{}, 1),
-		pairs:     make(map[pairKey]*pair),
-		waiters:   make(map[uint64][]*waiter),
+		cfg:     cfg,
+		store:   opts.Store,
+		hosts:   opts.Hosts,
+		log:     log,
+		logs:    opts.Logs,
+		selfMCP: opts.SelfMCP,
+
+		serveSessions: opts.ServeSessions,
+		ctx:           bctx,
+		cancel:        cancel,
+		slots:         make(chan struct{}, cfg.Settings.MaxProcesses),
+		idlePulse:     make(chan struct{}, 1),
+		pairs:         make(map[pairKey]*pair),
+		waiters:       make(map[uint64][]*waiter),
 	}
 	if n, err := b.store.ResetProcessStates(ctx); err != nil {
 		cancel()
 		return nil, fmt.Errorf("reset process states: %w", err)
 	} else if n > 0 {
 		log.Info("reset process states left by an earlier run", "sessions", n)
+	}
+	if b.serveSessions != nil {
+		b.serveSessions(b.SessionHandler())
 	}
 	if err := b.kickPending(ctx); err != nil {
 		cancel()
@@ -113,6 +127,7 @@ func (b *Broker) Close() error {
 	}
 	wg.Wait()
 	b.wg.Wait()
+	b.asks.bound.Wait() // every credential revoked, its file removed
 	return nil
 }
 

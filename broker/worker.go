@@ -14,7 +14,7 @@ import (
 // and the message id, which also lets a restarted broker find the message in
 // the session file and never deliver it twice.
 func envelope(m *models.Message) string {
-	return fmt.Sprintf("%s from team %q]\n\n%s", marker(m.ID), m.FromTeam, m.Text)
+	return fmt.Sprintf("%s from team %q]%s\n\n%s", marker(m.ID), m.FromTeam, chainNote(m), m.Text)
 }
 
 func marker(id uint64) string { return fmt.Sprintf("[switchboard message %d", id) }

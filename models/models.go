@@ -106,6 +106,13 @@ type Message struct {
 	DeliveredAt *time.Time
 	FinishedAt  *time.Time
 	DurationMs  int64
+	// ParentID is the message whose answer this one was asked for, by the
+	// team answering it (0: asked from outside any answer).
+	ParentID uint64 `gorm:"not null;default:0"`
+	// Chain is the ask chain: the teams waiting, from the first asker to
+	// FromTeam, joined by " -> " ("web -> api" when api asks while
+	// answering web). ToTeam is the one new link.
+	Chain string `gorm:"not null;default:''"`
 }
 
 // Pair names a (from, to) team pair.

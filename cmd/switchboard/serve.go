@@ -71,6 +71,10 @@ func (a *app) serve(ctx context.Context) error {
 		SelfMCP: func(team string) (string, []string) {
 			return self, []string{"--config", path, "mcp", "--as", team}
 		},
+		// Every team's Claude gets switchboard's tools as its own team:
+		// local ones on a loopback port, remote ones on a port forwarded
+		// over the team's SSH connection.
+		ServeSessions: run.ServeMCP,
 	})
 	if err != nil {
 		return fmt.Errorf("start the broker: %w", err)
