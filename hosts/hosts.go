@@ -202,5 +202,5 @@ type unresolvedFiles unresolved
 func (u unresolvedFiles) Stat(context.Context, string) (fs.FileInfo, error) { return nil, u.err }
 func (u unresolvedFiles) ReadFile(context.Context, string) ([]byte, error)  { return nil, u.err }
 func (u unresolvedFiles) Remove(context.Context, string) error              { return u.err }
-func (u unresolvedFiles) WriteFile(context.Context, string, []byte) error { return u.err }
+func (u unresolvedFiles) WriteFile(context.Context, string, []byte) error   { return u.err }
 func (u unresolvedFiles) Home(context.Context) (string, error)              { return "", u.err }
