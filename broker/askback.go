@@ -272,16 +272,16 @@ func (b *Broker) chainFor(ctx context.Context, from, to string) (parent uint64, 
 	chain = strings.Join(waiting, chainSep)
 	for _, t := range waiting {
 		if t == to {
-			return 0, "", fmt.Errorf("refused: team %s is already waiting in this ask chain (%s -> %s would loop); answer from what you know, or say in your answer what %s should find out", to, chain, to, to)
+			return 0, "", fmt.Errorf("refused: team %s is already waiting in this ask chain (%s → %s would loop); answer from what you know, or say in your answer what %s should find out", to, chain, to, to)
 		}
 	}
 	if depth, limit := len(waiting), b.cfg.Settings.MaxAskDepth; depth > limit {
-		return 0, "", fmt.Errorf("refused: the ask chain %s -> %s would be %d asks deep, past settings.maxAskDepth %d; answer from what you know", chain, to, depth, limit)
+		return 0, "", fmt.Errorf("refused: the ask chain %s → %s would be %d asks deep, past settings.maxAskDepth %d; answer from what you know", chain, to, depth, limit)
 	}
 	return parent, chain, nil
 }
 
-const chainSep = " -> "
+const chainSep = " → "
 
 func chainTeams(chain string) []string {
 	if chain == "" {
@@ -296,7 +296,7 @@ func chainNote(m *models.Message) string {
 	if m.ParentID == 0 || m.Chain == "" {
 		return ""
 	}
-	return fmt.Sprintf(" [ask chain: %s -> %s (you); every team before you is waiting for this answer]", m.Chain, m.ToTeam)
+	return fmt.Sprintf(" [ask chain: %s → %s (you); every team before you is waiting for this answer]", m.Chain, m.ToTeam)
 }
 
 // askBackStatus says whether team t's Claude can ask other teams, trying

@@ -34,6 +34,9 @@ type Options struct {
 	// (the daemon's), for the 0600 files carrying local Claude processes'
 	// session credentials; "" means ~/.switchboard/run.
 	CredentialDir string
+	// RemoteCredentialDir is the same for remote hosts, reached over SFTP
+	// ("~/" is the remote user's home); "" means ~/.switchboard/run.
+	RemoteCredentialDir string
 }
 
 // Hosts hands out the Team for each configured team.
@@ -49,7 +52,10 @@ type Hosts struct {
 // New returns Hosts over opts.
 func New(opts Options) *Hosts {
 	if opts.CredentialDir == "" {
-		opts.CredentialDir = "~/.switchboard/run"
+		opts.CredentialDir = DefaultCredentialDir
+	}
+	if opts.RemoteCredentialDir == "" {
+		opts.RemoteCredentialDir = DefaultCredentialDir
 	}
 	return &Hosts{opts: opts, teams: make(map[*configs.Team]*Team)}
 }

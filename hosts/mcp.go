@@ -12,10 +12,10 @@ import (
 	"github.com/switchboard-mcp/switchboard/remote"
 )
 
-// RemoteCredentialDir is where, on a remote host, the broker keeps the 0600
-// files that carry a Claude process's session credential (relative to the
-// remote user's home, reached over SFTP).
-const RemoteCredentialDir = "~/.switchboard/run"
+// DefaultCredentialDir is where, on a team's host, the broker keeps the
+// 0600 files that carry a Claude process's session credential, unless
+// Options say otherwise ("~/" is the home of the user Claude runs as).
+const DefaultCredentialDir = "~/.switchboard/run"
 
 // ErrNoMCPHandler is returned by MCPEndpoint before ServeMCP was called.
 var ErrNoMCPHandler = errors.New("switchboard's tools are not served to teams (no handler)")
@@ -119,7 +119,7 @@ func (tm *Team) MCPEndpoint(ctx context.Context) (url, dir string, err error) {
 		return "", "", fmt.Errorf("team %s has no SSH connection to forward a port on", tm.team.Name)
 	}
 	if s := m.forwards[r.Key()]; s != nil && s.alive() {
-		return s.url, RemoteCredentialDir, nil
+		return s.url, tm.hosts.opts.RemoteCredentialDir, nil
 	}
 	// Listening waits for the SSH server; the lock keeps two spawns from
 	// opening two forwards on one connection.
@@ -132,7 +132,7 @@ func (tm *Team) MCPEndpoint(ctx context.Context) (url, dir string, err error) {
 	}
 	s := serve(ln, m.handler)
 	m.forwards[r.Key()] = s
-	return s.url, RemoteCredentialDir, nil
+	return s.url, tm.hosts.opts.RemoteCredentialDir, nil
 }
 
 // CheckAskBack tells whether the team's Claude could reach switchboard's

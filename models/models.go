@@ -110,7 +110,7 @@ type Message struct {
 	// team answering it (0: asked from outside any answer).
 	ParentID uint64 `gorm:"not null;default:0"`
 	// Chain is the ask chain: the teams waiting, from the first asker to
-	// FromTeam, joined by " -> " ("web -> api" when api asks while
+	// FromTeam, joined by " → " ("web → api" when api asks while
 	// answering web). ToTeam is the one new link.
 	Chain string `gorm:"not null;default:''"`
 }
