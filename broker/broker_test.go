@@ -99,8 +99,8 @@ type harness struct {
 	hosts     Hosts // default: every team on h.rec
 	// serveSessions, when set, is the broker's Options.ServeSessions.
 	serveSessions func(http.Handler)
-	store     *models.Store
-	b         *Broker
+	store         *models.Store
+	b             *Broker
 }
 
 func newHarness(t *testing.T, be backend, settings string, teams ...string) *harness {
