@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/configs"
 	"github.com/switchboard-mcp/switchboard/hosts"
+	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 	"github.com/switchboard-mcp/switchboard/internal/sshdtest"
 	"github.com/switchboard-mcp/switchboard/local"
 	"github.com/switchboard-mcp/switchboard/models"
@@ -338,5 +339,118 @@ func TestAskDepthIsBounded(t *testing.T) {
 	}
 	if msgs, _ := h.store.ListMessages(context.Background(), models.MessageFilter{ToTeam: "ops"}); len(msgs) != 0 {
 		t.Fatalf("the refused ask left %d messages", len(msgs))
+	}
+}
+
+// ask sends text from -> to with the real Claude and waits for its answer.
+func (h *harness) askOK(from, to, text string) string {
+	h.t.Helper()
+	r := h.ask(from, to, text)
+	if r.Status != models.MessageAnswered {
+		h.t.Fatalf("%s -> %s: %s %q", from, to, r.Status, r.Error)
+	}
+	return r.Answer
+}
+
+// askVia is the user text that makes the fake model call send_message
+// with toTeam and message.
+func askVia(toTeam, message string) string {
+	b, _ := json.Marshal(map[string]string{"toTeam": toTeam, "message": message})
+	return "TOOL " + sendTool + " " + string(b)
+}
+
+func TestTeamsAskBackOverRealSSH(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the real Claude Code and sshd run in the full test run")
+	}
+	srv := sshdtest.StartWith(t, sshdtest.Options{AllowTcpForwarding: "remote"})
+	h := newAskHarness(t, realBackend, srv, "", []string{"web", "api", "db", "ops"}, "api")
+
+	// The remote team asks a local one in the middle of its answer, and the
+	// local answer comes back inside the remote team's answer.
+	got := h.askOK("ops", "api", askVia("web", "REPLY web says the schema is v2"))
+	// (Claude Code hands the model the tool's structured result: the reply.)
+	if !strings.HasPrefix(got, fakeapi.ToolResultPrefix) || !strings.Contains(got, `"response":"web says the schema is v2"`) || !strings.Contains(got, `"chain":"ops → api"`) {
+		t.Fatalf("api's answer: %q", got)
+	}
+	// A local team asks the remote one the same way.
+	got = h.askOK("ops", "web", askVia("api", "REPLY api says hello"))
+	if !strings.HasPrefix(got, fakeapi.ToolResultPrefix) || !strings.Contains(got, `"response":"api says hello"`) {
+		t.Fatalf("web's answer: %q", got)
+	}
+	// Everything went over the one SSH connection.
+	if n := srv.Accepted(); n != 1 {
+		t.Fatalf("sshd accepted %d connections, want 1 (asking back must not open another)", n)
+	}
+
+	// A -> B -> A is refused with the chain; A -> B -> C -> D works.
+	got = h.askOK("web", "api", askVia("web", "REPLY ping"))
+	if !strings.Contains(got, "already waiting") || !strings.Contains(got, "web → api → web") {
+		t.Fatalf("A->B->A: %q", got)
+	}
+	got = h.askOK("web", "api", askVia("db", askVia("ops", "REPLY deep")))
+	if !strings.Contains(got, `\"response\":\"deep\"`) {
+		t.Fatalf("web -> api -> db -> ops: %q", got)
+	}
+	msgs, err := h.store.ListMessages(context.Background(), models.MessageFilter{FromTeam: "db", ToTeam: "ops", Limit: 1})
+	if err != nil || len(msgs) != 1 || msgs[0].Chain != "web → api → db" {
+		t.Fatalf("db->ops message: %+v %v", msgs, err)
+	}
+
+	// The forwarded port on the remote host: nothing without the token;
+	// with api's token, api only, until api's process ends.
+	c := h.credential("web", "api")
+	url, token := mcpConfigOf(t, c) // written over SFTP
+	if got := initStatus(t, url, ""); got != http.StatusUnauthorized {
+		t.Fatalf("forwarded port without a token: HTTP %d", got)
+	}
+	cs := sessionClient(t, url, token)
+	if text, isErr := call(t, cs, "session_report", map[string]any{"team": "db", "fromTeam": "web"}); !isErr || !strings.Contains(text, `acts as "api"`) {
+		t.Fatalf("api's token naming web: %v %q", isErr, text)
+	}
+	if text, isErr := call(t, cs, "session_report", map[string]any{"team": "db"}); isErr || !strings.Contains(text, "deep") {
+		t.Fatalf("api's token reads its own session with db: %v %q", isErr, text)
+	}
+	if _, err := h.b.Sleep(context.Background(), "web", "api", true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "api's token to stop working", func() bool { return initStatus(t, url, token) == http.StatusUnauthorized })
+	waitFor(t, "api's credential file to be removed over SFTP", func() bool { _, err := os.Stat(c.file); return os.IsNotExist(err) })
+	if n := srv.Accepted(); n != 1 {
+		t.Fatalf("sshd accepted %d connections, want 1", n)
+	}
+}
+
+func TestAskBackUnavailableWithoutForwarding(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: sshd runs in the full test run")
+	}
+	srv := sshdtest.StartWith(t, sshdtest.Options{AllowTcpForwarding: "no"})
+	h := newAskHarness(t, fakeBackend, srv, "", []string{"web", "api"}, "api")
+	if got := h.askOK("web", "api", "REPLY still here"); got != "still here" {
+		t.Fatalf("api's answer without forwarding: %q", got)
+	}
+	sess, err := h.store.SessionByPair(context.Background(), "web", "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(sess.LaunchCommand, "--mcp-config") {
+		t.Fatalf("api started with an mcp-config it cannot use: %s", sess.LaunchCommand)
+	}
+	st, err := h.b.Status(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		switch s.Name {
+		case "api":
+			if !strings.HasPrefix(s.AskBack, "unavailable: ") || !strings.Contains(s.AskBack, "AllowTcpForwarding") {
+				t.Errorf("team_status api askBack = %q; want it unavailable, naming AllowTcpForwarding", s.AskBack)
+			}
+		case "web":
+			if s.AskBack != "available" {
+				t.Errorf("team_status web askBack = %q", s.AskBack)
+			}
+		}
 	}
 }
