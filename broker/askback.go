@@ -81,6 +81,10 @@ func (b *Broker) issueCredential(ctx context.Context, p *pair, host Host) (*cred
 	if !ok || b.serveSessions == nil {
 		return nil, nil
 	}
+	// A host slow to forward or write must not hold the answer up longer
+	// than a start may take.
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.Settings.SpawnTimeout.Duration)
+	defer cancel()
 	url, dir, err := ab.MCPEndpoint(ctx)
 	if err != nil {
 		b.noAskBack(p.team.Name, err)

@@ -174,9 +174,11 @@ func (b *Broker) spawn(ctx context.Context, p *pair, runner Host, sess *models.S
 		}
 	}
 	args := b.claudeArgs(p.team, runner, sess.SessionID, exists)
+	spec := proc.Spec{Dir: p.team.Path, Command: runner.Claude(), Args: args, Env: p.team.Env}
+	// switchboard's own tools, with a credential for this process (askback.go).
 	cred, askArgs := b.issueCredential(ctx, p, runner)
 	args = append(args, askArgs...)
-	spec := proc.Spec{Dir: p.team.Path, Command: runner.Claude(), Args: args, Env: p.team.Env}
+	spec.Args = args
 	spawnTimeout := b.cfg.Settings.SpawnTimeout.Duration
 	sctx, cancel := context.WithTimeout(ctx, spawnTimeout)
 	defer cancel()
