@@ -454,3 +454,38 @@ func TestAskBackUnavailableWithoutForwarding(t *testing.T) {
 		}
 	}
 }
+
+func TestAskBackForwardReopensAfterReconnect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: sshd runs in the full test run")
+	}
+	srv := sshdtest.StartWith(t, sshdtest.Options{AllowTcpForwarding: "yes"})
+	h := newAskHarness(t, fakeBackend, srv, "", []string{"web", "api"}, "api")
+	if got := h.askOK("web", "api", "REPLY one"); got != "one" {
+		t.Fatalf("first answer %q", got)
+	}
+	c1 := h.credential("web", "api")
+	url1, tok1 := mcpConfigOf(t, c1)
+	if got := initStatus(t, url1, tok1); got != http.StatusOK {
+		t.Fatalf("forwarded port with api's token: HTTP %d", got)
+	}
+	srv.Stop()
+	waitFor(t, "the credential to die with the connection", func() bool {
+		h.b.asks.mu.Lock()
+		defer h.b.asks.mu.Unlock()
+		return h.b.asks.byToken[tok1] == nil
+	})
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.askOK("web", "api", "REPLY two"); got != "two" {
+		t.Fatalf("answer after reconnect %q", got)
+	}
+	url2, tok2 := mcpConfigOf(t, h.credential("web", "api"))
+	if got := initStatus(t, url2, tok2); got != http.StatusOK {
+		t.Fatalf("the new connection's forwarded port: HTTP %d", got)
+	}
+	if n := srv.Accepted(); n != 2 {
+		t.Fatalf("sshd accepted %d connections, want 2 (one per connection, none for forwarding)", n)
+	}
+}

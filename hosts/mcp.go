@@ -118,14 +118,14 @@ func (tm *Team) MCPEndpoint(ctx context.Context) (url, dir string, err error) {
 	if !ok {
 		return "", "", fmt.Errorf("team %s has no SSH connection to forward a port on", tm.team.Name)
 	}
-	if s := m.forwards[r.Key()]; s != nil && s.alive() {
-		return s.url, tm.hosts.opts.RemoteCredentialDir, nil
-	}
-	// Listening waits for the SSH server; the lock keeps two spawns from
-	// opening two forwards on one connection.
+	// The connection's one forward; a new listener means the connection
+	// was redialled since.
 	ln, err := r.ListenLoopback(ctx)
 	if err != nil {
 		return "", "", err
+	}
+	if s := m.forwards[r.Key()]; s != nil && s.ln == ln && s.alive() {
+		return s.url, tm.hosts.opts.RemoteCredentialDir, nil
 	}
 	if m.forwards == nil {
 		m.forwards = make(map[string]*served)
@@ -136,8 +136,9 @@ func (tm *Team) MCPEndpoint(ctx context.Context) (url, dir string, err error) {
 }
 
 // CheckAskBack tells whether the team's Claude could reach switchboard's
-// tools, without keeping anything open: nil on this machine; on a remote
-// host it opens and closes a remote port forward.
+// tools: nil on this machine; on a remote host it opens the connection's
+// remote port forward (kept for the connection's life, as MCPEndpoint
+// would).
 func (tm *Team) CheckAskBack(ctx context.Context) error {
 	if tm.err != nil {
 		return tm.err
@@ -146,9 +147,6 @@ func (tm *Team) CheckAskBack(ctx context.Context) error {
 	if !tm.remote || !ok {
 		return nil
 	}
-	ln, err := r.ListenLoopback(ctx)
-	if err != nil {
-		return err
-	}
-	return ln.Close()
+	_, err := r.ListenLoopback(ctx)
+	return err
 }
