@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -24,6 +25,11 @@ type Options struct {
 	// Logs, when set, is the ring the get_logs tool reads; Logger should
 	// write into it (see LogRing.Handler).
 	Logs *LogRing
+	// ServeSessions, when set, is called once by New, before any Claude
+	// starts, with SessionHandler: the wiring serves it where each team's
+	// Claude can reach it (package hosts), and every Claude process then
+	// gets switchboard's tools with a credential of its own.
+	ServeSessions func(http.Handler)
 }
 
 // Broker owns the process pool and the per-pair workers.
@@ -34,6 +40,9 @@ type Broker struct {
 	log   *slog.Logger
 	logs  *LogRing
 	perms permissions
+
+	serveSessions func(http.Handler)
+	asks          askBack // session credentials (askback.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -72,6 +81,8 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 		idlePulse: make(chan struct{}, 1),
 		pairs:     make(map[pairKey]*pair),
 		waiters:   make(map[uint64][]*waiter),
+
+		serveSessions: opts.ServeSessions,
 	}
 	if err := b.startPermissions(ctx, time.Now()); err != nil {
 		cancel()
@@ -82,6 +93,9 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 		return nil, fmt.Errorf("reset process states: %w", err)
 	} else if n > 0 {
 		log.Info("reset process states left by an earlier run", "sessions", n)
+	}
+	if b.serveSessions != nil {
+		b.serveSessions(b.SessionHandler())
 	}
 	if err := b.kickPending(ctx); err != nil {
 		cancel()
@@ -112,6 +126,7 @@ func (b *Broker) Close() error {
 	}
 	wg.Wait()
 	b.wg.Wait()
+	b.asks.bound.Wait() // every credential revoked, its file removed
 	return nil
 }
 

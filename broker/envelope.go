@@ -34,9 +34,11 @@ func headerKey(m *models.Message) string {
 	return fmt.Sprintf("[switchboard message %d from team %q nonce %s", m.ID, m.FromTeam, m.Nonce)
 }
 
-// envelope is what Claude receives for a message: the header, then the text.
+// envelope is what Claude receives for a message: the header, the ask chain
+// when another team is waiting on it (after the header, which recovery
+// matches as a prefix), then the text.
 func envelope(m *models.Message) string {
-	return header(m) + "\n\n" + m.Text
+	return header(m) + chainNote(m) + "\n\n" + m.Text
 }
 
 // wroteHeader reports whether a user entry's text begins with a header the

@@ -206,16 +206,22 @@ func (b *Broker) spawn(ctx context.Context, p *pair, runner Host, sess *models.S
 	}
 	args := b.claudeArgs(p.team, sess.SessionID, exists)
 	spec := proc.Spec{Dir: p.team.Path, Command: runner.Claude(), Args: args, Env: p.team.Env}
+	// switchboard's own tools, with a credential for this process (askback.go).
+	cred, askArgs := b.issueCredential(ctx, p, runner)
+	args = append(args, askArgs...)
+	spec.Args = args
 	spawnTimeout := b.cfg.Settings.SpawnTimeout.Duration
 	sctx, cancel := context.WithTimeout(ctx, spawnTimeout)
 	defer cancel()
 	cl, err := startClaude(sctx, runner, spec, sess.SessionID, b.permitFor(p, sess.SessionID))
 	if err != nil {
+		b.revoke(cred)
 		if sctx.Err() != nil && ctx.Err() == nil {
 			return nil, fmt.Errorf("start claude for team %s on %s: no process within spawnTimeout %s: %w", p.team.Name, runner.Where(), spawnTimeout, err)
 		}
 		return nil, fmt.Errorf("start claude for team %s on %s: %w", p.team.Name, runner.Where(), err)
 	}
+	b.bindCredential(cl, cred)
 	snap, _ := json.Marshal(p.team)
 	launch := spec.Command + " " + strings.Join(args, " ")
 	if err := b.store.SetLaunch(ctx, sess.SessionID, launch, string(snap)); err != nil {
@@ -237,5 +243,6 @@ func (b *Broker) watch(p *pair, cl *claude) {
 		p.state = models.ProcessStopped
 	}
 	p.mu.Unlock()
+	b.revokeFor(cl)
 	b.log.Debug("claude exited", "pair", p.key, "session", cl.sessionID, "err", cl.err)
 }

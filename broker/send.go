@@ -41,6 +41,9 @@ type Reply struct {
 	Delivered  *time.Time           `json:"deliveredAt,omitempty"`
 	Finished   *time.Time           `json:"finishedAt,omitempty"`
 	Attempts   int                  `json:"attempts,omitempty"`
+	// Chain is the ask chain: the teams waiting, first asker first.
+	Chain    string `json:"chain,omitempty"`
+	ParentID uint64 `json:"parentId,omitempty"`
 	// TimedOut says the wait ended before the answer; the turn goes on.
 	TimedOut bool `json:"timedOut,omitempty"`
 	// Permissions are the tool-permission requests made while answering.
@@ -53,6 +56,7 @@ func replyOf(m *models.Message) *Reply {
 		Answer: m.Answer, Error: m.Error, SessionID: m.SessionID,
 		Duration: time.Duration(m.DurationMs) * time.Millisecond, DurationMS: m.DurationMs,
 		Created: m.CreatedAt, Delivered: m.DeliveredAt, Finished: m.FinishedAt, Attempts: m.Attempts,
+		Chain: m.Chain, ParentID: m.ParentID,
 	}
 }
 
@@ -66,12 +70,16 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	if err := b.checkText(req.Text); err != nil {
 		return nil, err
 	}
+	parent, chain, err := b.chainFor(ctx, req.From, req.To)
+	if err != nil {
+		return nil, err
+	}
 	p, err := b.pairFor(req.From, req.To)
 	if err != nil {
 		return nil, err
 	}
 	ttl := b.cfg.Settings.MessageTTL.Duration
-	m := &models.Message{FromTeam: req.From, ToTeam: req.To, Text: req.Text, Async: req.NoWait, ExpiresAt: time.Now().Add(ttl)}
+	m := &models.Message{FromTeam: req.From, ToTeam: req.To, Text: req.Text, Async: req.NoWait, ExpiresAt: time.Now().Add(ttl), ParentID: parent, Chain: chain}
 	var w *waiter
 	if err := b.store.EnqueueMessage(ctx, m); err != nil {
 		return nil, fmt.Errorf("queue message for %s: %w", req.To, err)

@@ -64,6 +64,9 @@ type TeamStatus struct {
 	Sessions     []PairStatus                   `json:"sessions"`
 	Messages     map[models.MessageStatus]int64 `json:"messages"`
 	LastUsed     *time.Time                     `json:"lastUsed,omitempty"`
+	// AskBack says whether the team's Claude can ask other teams through
+	// switchboard's tools: "available", or "unavailable: " and why.
+	AskBack string `json:"askBack,omitempty"`
 }
 
 // statusSessions is how many of a team's sessions team_status lists: a team
@@ -97,6 +100,9 @@ func (b *Broker) teamStatus(ctx context.Context, name string) TeamStatus {
 	st := TeamStatus{TeamInfo: TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path, Waiting: b.waitingFor(name)}, Sessions: []PairStatus{}}
 	st.Reachable, st.Problem = b.reachable(ctx, t)
 	st.Problem = join(st.Problem, b.StoreProblem())
+	if st.Reachable {
+		st.AskBack = b.askBackStatus(ctx, t)
+	}
 	filter := models.SessionFilter{ToTeam: name}
 	n, err := b.store.CountSessions(ctx, filter)
 	if err != nil {

@@ -26,14 +26,21 @@ type tools struct {
 // NewMCPServer returns an MCP server exposing the broker's tools for one
 // caller. caller is the default fromTeam ("user" when empty).
 func NewMCPServer(b *Broker, caller string) *mcp.Server {
+	return newMCPServer(b, caller, nil)
+}
+
+// newMCPServer is NewMCPServer for a caller that is a Claude process the
+// broker started, holding cred (nil for every other caller).
+func newMCPServer(b *Broker, caller string, cred *credential) *mcp.Server {
 	if caller == "" {
-		caller = "user"
+		caller = Operator
 	}
 	t := &tools{b: b, caller: caller}
 	s := mcp.NewServer(&mcp.Implementation{Name: "switchboard", Version: Version}, &mcp.ServerOptions{
 		Instructions: "switchboard lets you ask Claude Code sessions in other project directories (teams) questions. " +
 			"Use list_teams to see them and send_message to ask one; for long questions pass timeout -1 and fetch the answer with message_status.",
 	})
+	s.AddReceivingMiddleware(identity(b, caller, cred))
 	for _, add := range []func(*mcp.Server){
 		t.sendTool, t.quickTool, t.statusTool, t.listTeamsTool, t.teamStatusTool,
 		t.wakeTool, t.sleepTool, t.wakeAllTool,

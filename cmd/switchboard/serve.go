@@ -62,6 +62,10 @@ func (a *app) serve(ctx context.Context) error {
 	defer run.Close()
 	b, err := broker.New(ctx, cfg, broker.Options{
 		Store: store, Hosts: brokerHosts(run), Logger: log, Logs: ring,
+		// Every team's Claude gets switchboard's tools as its own team:
+		// local ones on a loopback port, remote ones on a port forwarded
+		// over the team's SSH connection.
+		ServeSessions: run.ServeMCP,
 	})
 	if err != nil {
 		return fmt.Errorf("start the broker: %w", err)
