@@ -20,7 +20,7 @@ type Decision struct {
 // Approve decides whether team's Claude may use tool with input, by the
 // team's grantPermission. Every decision is logged.
 func (b *Broker) Approve(team, tool string, input map[string]any) Decision {
-	t, ok := b.cfg.Team(team)
+	t, ok := b.config().Team(team)
 	var d Decision
 	switch {
 	case !ok:

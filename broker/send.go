@@ -63,7 +63,7 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	ttl := b.cfg.Settings.MessageTTL.Duration
+	ttl := b.config().Settings.MessageTTL.Duration
 	m := &models.Message{FromTeam: req.From, ToTeam: req.To, Text: req.Text, Async: req.NoWait, ExpiresAt: time.Now().Add(ttl)}
 	var w *waiter
 	if err := b.store.EnqueueMessage(ctx, m); err != nil {

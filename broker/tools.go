@@ -92,7 +92,7 @@ func (t *tools) sendTool(s *mcp.Server) {
 
 func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs) (*mcp.CallToolResult, any, error) {
 	from := t.from(in.FromTeam)
-	wait := t.b.cfg.Settings.ResponseTimeout.Duration
+	wait := t.b.config().Settings.ResponseTimeout.Duration
 	noWait := false
 	if in.Timeout != nil {
 		switch {
@@ -109,7 +109,7 @@ func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs)
 		targets = append([]string{in.ToTeam}, targets...)
 	}
 	if len(targets) == 0 {
-		return nil, nil, fmt.Errorf("toTeam is required; teams are: %s", strings.Join(t.b.cfg.TeamNames(), ", "))
+		return nil, nil, fmt.Errorf("toTeam is required; teams are: %s", strings.Join(t.b.config().TeamNames(), ", "))
 	}
 	if len(targets) == 1 {
 		r, err := t.b.Send(ctx, SendRequest{From: from, To: targets[0], Text: in.Message, Wait: wait, NoWait: noWait, Progress: progressFunc(ctx, req)})

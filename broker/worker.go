@@ -22,6 +22,10 @@ func marker(id uint64) string { return fmt.Sprintf("[switchboard message %d", id
 // work delivers a pair's queued messages one at a time, in order.
 func (b *Broker) work(p *pair) {
 	defer b.wg.Done()
+	defer b.workerExit(p)
+	if !b.waitPrevious(p) {
+		return
+	}
 	for {
 		wait := b.drain(p)
 		var timer *time.Timer
@@ -34,11 +38,12 @@ func (b *Broker) work(p *pair) {
 		case <-b.ctx.Done():
 		case <-p.kick:
 		case <-due:
+		case <-p.retire:
 		}
 		if timer != nil {
 			timer.Stop()
 		}
-		if b.ctx.Err() != nil {
+		if b.ctx.Err() != nil || p.retired() {
 			return
 		}
 	}
@@ -47,7 +52,7 @@ func (b *Broker) work(p *pair) {
 // drain delivers messages until the queue is empty or the head must wait for
 // its backoff, and returns how long that is.
 func (b *Broker) drain(p *pair) time.Duration {
-	for b.ctx.Err() == nil {
+	for b.ctx.Err() == nil && !p.retired() {
 		now := time.Now()
 		m, err := b.store.NextMessage(b.ctx, p.key.from, p.key.to, now)
 		if errors.Is(err, models.ErrNotFound) {
@@ -176,7 +181,7 @@ func (b *Broker) compact(ctx context.Context, p *pair, sess *models.Session) {
 	}
 	tctx, cancel := context.WithTimeout(ctx, b.turnLimit())
 	defer cancel()
-	res, err := cl.turn(tctx, "/compact", p.team.EffectiveSessionInitTimeout(b.cfg.Settings), nil, nil)
+	res, err := cl.turn(tctx, "/compact", p.team.EffectiveSessionInitTimeout(b.config().Settings), nil, nil)
 	if err == nil && res.IsError {
 		err = errors.New(res.Text)
 	}
@@ -190,7 +195,7 @@ func (b *Broker) compact(ctx context.Context, p *pair, sess *models.Session) {
 	}
 }
 
-func (b *Broker) turnLimit() time.Duration { return b.cfg.Settings.TurnTimeout.Duration }
+func (b *Broker) turnLimit() time.Duration { return b.config().Settings.TurnTimeout.Duration }
 
 // idle ends the pair's reservation for a turn.
 func (b *Broker) idle(p *pair, cl *claude) {
@@ -220,7 +225,7 @@ func (b *Broker) runTurn(ctx context.Context, p *pair, cl *claude, m *models.Mes
 			_ = cl.interrupt()
 		}
 	}
-	res, err := cl.turn(tctx, text, p.team.EffectiveSessionInitTimeout(b.cfg.Settings), started, progress)
+	res, err := cl.turn(tctx, text, p.team.EffectiveSessionInitTimeout(b.config().Settings), started, progress)
 	if errors.Is(err, errNoInit) {
 		p.stopProcess(b, err.Error())
 		return res, err
