@@ -156,7 +156,7 @@ func replyResult(r *Reply) *mcp.CallToolResult {
 		res.IsError = true
 		return res
 	case r.TimedOut:
-		text = fmt.Sprintf("No answer from %s yet; it is still working on message %d (%s). Fetch the answer later with message_status messageId=%d.", r.To, r.MessageID, r.Status, r.MessageID)
+		text = timedOutText(r)
 	default:
 		text = fmt.Sprintf("Message %d for %s is %s. Fetch the answer with message_status messageId=%d.", r.MessageID, r.To, r.Status, r.MessageID)
 	}

@@ -151,9 +151,9 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 	}
 	switch {
 	case cancelled:
-		b.finish(m, models.MessageFailed, res.Text, "cancelled by session_cancel before the answer was complete", res.Duration)
+		b.finish(m, models.MessageFailed, cancelledAnswer(res), "cancelled by session_cancel before the answer was complete", res.Duration)
 	case res.IsError:
-		b.finish(m, models.MessageFailed, "", fmt.Sprintf("team %s could not answer (%s): %s", m.ToTeam, res.Subtype, res.Text), res.Duration)
+		b.finish(m, models.MessageFailed, "", answerFailure(p.team, res), res.Duration)
 	default:
 		b.finish(m, models.MessageAnswered, res.Text, "", res.Duration)
 	}
@@ -248,14 +248,11 @@ func (b *Broker) runTurn(ctx context.Context, p *pair, cl *claude, m *models.Mes
 	return turnResult{}, fmt.Errorf("no answer within turnTimeout %s; the claude process was stopped", limit)
 }
 
-// notStarted handles a message whose team could not be reached. A message
-// nobody waits for (quick_message, timeout -1) is retried with backoff until
-// its TTL; a waited-for message fails now, so the asker can decide.
+// notStarted handles a message whose team could not be reached: it is
+// retried with backoff until its TTL, whether or not someone waits for it
+// (quick_message and send_message follow one rule). A waiting asker gets
+// the message id with the last error when its own timeout ends.
 func (b *Broker) notStarted(m *models.Message, err error) {
-	if !m.Async {
-		b.finish(m, models.MessageFailed, "", err.Error(), 0)
-		return
-	}
 	backoff := time.Duration(1<<min(m.Attempts, 10)) * time.Second // 1s .. ~17m
 	backoff = min(backoff, 15*time.Minute)
 	next := time.Now().Add(backoff)
