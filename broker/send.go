@@ -19,6 +19,10 @@ type SendRequest struct {
 	NoWait bool
 	// Progress, when set, receives partial assistant text while waiting.
 	Progress func(text string)
+	// Accepted, when set, is called with the message id once the message
+	// is stored, before any wait: whatever happens to the caller after
+	// that, the message is delivered and its answer kept.
+	Accepted func(id uint64)
 }
 
 // Reply tells what became of a message.
@@ -73,6 +77,9 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 		w = b.addWaiter(m.ID, req.Progress)
 		defer b.removeWaiter(m.ID, w)
 	}
+	if req.Accepted != nil {
+		req.Accepted(m.ID)
+	}
 	p.poke()
 	if req.NoWait {
 		return replyOf(m), nil
@@ -86,7 +93,7 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	select {
 	case r := <-w.done:
 		if r.err != nil {
-			return nil, r.err
+			return nil, acceptedErr(m.ID, r.err)
 		}
 		return replyOf(r.msg), nil
 	case <-timeout:

@@ -112,7 +112,8 @@ func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs)
 		return nil, nil, fmt.Errorf("toTeam is required; teams are: %s", strings.Join(t.b.config().TeamNames(), ", "))
 	}
 	if len(targets) == 1 {
-		r, err := t.b.Send(ctx, SendRequest{From: from, To: targets[0], Text: in.Message, Wait: wait, NoWait: noWait, Progress: progressFunc(ctx, req)})
+		progress := progressFunc(ctx, req)
+		r, err := t.b.Send(ctx, SendRequest{From: from, To: targets[0], Text: in.Message, Wait: wait, NoWait: noWait, Progress: progress, Accepted: acceptedFunc(progress)})
 		if err != nil {
 			return nil, nil, err
 		}

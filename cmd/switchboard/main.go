@@ -111,6 +111,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.serveCommand(),
 		a.mcpCommand(),
 		a.askCommand(),
+		a.messageCommand(),
 		a.teamsCommand(),
 		a.sessionsCommand(),
 		a.doctorCommand(),

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
+)
+
+// A daemon killed while `switchboard ask` waits: the id is already on
+// stderr, the failure says the message was accepted and how to fetch it,
+// and `switchboard message ID` shows the answer once a new daemon has
+// settled it.
+func TestAskDaemonKilledKeepsID(t *testing.T) {
+	w := newWorld(t, "web", "api")
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 10)
+	w.api.Script(func(req fakeapi.Request) fakeapi.Reply {
+		if !req.HasToolResult && strings.Contains(req.UserText, "slow question") {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+			select {
+			case <-release:
+			case <-time.After(60 * time.Second):
+			}
+		}
+		return fakeapi.DefaultReply(req)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "--config", w.config, "ask", "--from", "web", "api", "slow question")
+	cmd.Dir, cmd.Env = w.root, w.env
+	var stdout, stderr lockedBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	idLine := regexp.MustCompile(`message (\d+) accepted`)
+	waitFor(t, "ask to print the message id", func() bool { return idLine.MatchString(stderr.String()) })
+	id := idLine.FindStringSubmatch(stderr.String())[1]
+	select {
+	case <-arrived:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the slow question never reached Claude")
+	}
+	if err := syscall.Kill(w.daemonPID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("ask after the daemon died: %v, want exit 1", err)
+	}
+	l := lines(stderr.String())
+	if stdout.String() != "" || len(l) != 2 || !strings.Contains(l[1], "message "+id+" was accepted and is kept") ||
+		!strings.Contains(l[1], "switchboard message "+id) {
+		t.Fatalf("ask after the daemon died: stdout %q, stderr %q; want the id and how to fetch it", stdout.String(), stderr.String())
+	}
+	close(release)
+	var r result
+	waitFor(t, "switchboard message "+id+" to show the answer", func() bool {
+		r = w.run("", "message", id)
+		return r.code == 0
+	})
+	// The fake model echoes what it was asked last: after the crash, the
+	// broker's request for the lost answer.
+	if !strings.Contains(r.stdout, "ECHO: ") || !strings.Contains(r.stdout, "message "+id) {
+		t.Errorf("message %s: stdout %q, stderr %q", id, r.stdout, r.stderr)
+	}
+	if r := w.run("", "message", "999"); r.code != 1 || !strings.Contains(r.stderr, "no message with id 999") {
+		t.Errorf("unknown id: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
