@@ -53,6 +53,7 @@ type ApproveArgs struct {
 	ToolName  string         `json:"tool_name" jsonschema:"the tool Claude wants to use"`
 	Input     map[string]any `json:"input,omitempty" jsonschema:"the tool's input"`
 	ToolUseID string         `json:"tool_use_id,omitempty" jsonschema:"the tool use being decided"`
+	Reason    string         `json:"reason,omitempty" jsonschema:"why Claude asks; accepted from iris-mcp clients"`
 }
 
 // approveTool registers permissions__approve: schema, annotations and handler together.

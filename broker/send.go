@@ -17,6 +17,8 @@ type SendRequest struct {
 	Wait time.Duration
 	// NoWait queues the message and returns at once.
 	NoWait bool
+	// TTL, when positive, replaces messageTTL for this message.
+	TTL time.Duration
 	// Progress, when set, receives partial assistant text while waiting.
 	Progress func(text string)
 	// Accepted, when set, is called with the message id once the message
@@ -68,6 +70,9 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 		return nil, err
 	}
 	ttl := b.config().Settings.MessageTTL.Duration
+	if req.TTL > 0 {
+		ttl = req.TTL
+	}
 	m := &models.Message{FromTeam: req.From, ToTeam: req.To, Text: req.Text, Async: req.NoWait, ExpiresAt: time.Now().Add(ttl)}
 	var w *waiter
 	if err := b.store.EnqueueMessage(ctx, m); err != nil {
