@@ -79,7 +79,7 @@ func (a *app) serve(ctx context.Context) error {
 	// The daemon follows its config file (and SIGHUP) while it serves.
 	go followConfig(ctx, path, b, log)
 
-	err = daemon.Serve(ctx, daemon.Options{Lock: lock, HTTPAddr: cfg.Settings.HTTPAddr, Broker: b, Version: version, Logger: log})
+	err = daemon.Serve(ctx, daemon.Options{Lock: lock, HTTPAddr: cfg.Settings.HTTPAddr, Broker: b, Version: version, ConfigPath: path, Logger: log})
 	log.Info("shutting down: stopping claude processes and closing the store")
 	return err
 }
