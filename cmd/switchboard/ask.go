@@ -26,7 +26,7 @@ func (a *app) askCommand() *cobra.Command {
 		Use:   "ask [--from TEAM] [--timeout D] TEAM MESSAGE",
 		Short: "Ask a team from the terminal; the answer goes to stdout",
 		Long: "Ask TEAM a question through the daemon (starting it when needed) and print the answer on stdout.\n" +
-			"The message id goes to stderr as soon as the daemon accepts the message (`switchboard message ID` fetches it later).\n" +
+			"The message id goes to stderr as soon as the daemon accepts the message (`switchboard status ID` fetches it later).\n" +
 			"MESSAGE \"-\" reads the message from stdin.\n" +
 			"--timeout bounds the wait (default: the responseTimeout setting; 0 waits without limit); the answer is kept either way.",
 		Args: args(cobra.ExactArgs(2)),

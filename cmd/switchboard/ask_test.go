@@ -14,7 +14,7 @@ import (
 
 // A daemon killed while `switchboard ask` waits: the id is already on
 // stderr, the failure says the message was accepted and how to fetch it,
-// and `switchboard message ID` shows the answer once a new daemon has
+// and `switchboard status ID` shows the answer once a new daemon has
 // settled it.
 func TestAskDaemonKilledKeepsID(t *testing.T) {
 	w := newWorld(t, "web", "api")
@@ -59,21 +59,21 @@ func TestAskDaemonKilledKeepsID(t *testing.T) {
 	}
 	l := lines(stderr.String())
 	if stdout.String() != "" || len(l) != 2 || !strings.Contains(l[1], "message "+id+" was accepted and is kept") ||
-		!strings.Contains(l[1], "switchboard message "+id) {
+		!strings.Contains(l[1], "switchboard status "+id) {
 		t.Fatalf("ask after the daemon died: stdout %q, stderr %q; want the id and how to fetch it", stdout.String(), stderr.String())
 	}
 	close(release)
 	var r result
-	waitFor(t, "switchboard message "+id+" to show the answer", func() bool {
-		r = w.run("", "message", id)
-		return r.code == 0
+	waitFor(t, "switchboard status "+id+" to show the answer", func() bool {
+		r = w.run("", "status", id)
+		return r.code == 0 && strings.Contains(r.stdout, ": answered")
 	})
 	// The fake model echoes what it was asked last: after the crash, the
 	// broker's request for the lost answer.
 	if !strings.Contains(r.stdout, "ECHO: ") || !strings.Contains(r.stdout, "message "+id) {
 		t.Errorf("message %s: stdout %q, stderr %q", id, r.stdout, r.stderr)
 	}
-	if r := w.run("", "message", "999"); r.code != 1 || !strings.Contains(r.stderr, "no message with id 999") {
+	if r := w.run("", "status", "999"); r.code != 1 || !strings.Contains(r.stderr, "no message with id 999") {
 		t.Errorf("unknown id: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

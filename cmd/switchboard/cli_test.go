@@ -65,7 +65,7 @@ func TestCLI(t *testing.T) {
 		}
 		// The id goes to stderr as soon as the message is accepted; the
 		// answer goes to stdout only, once.
-		if !regexp.MustCompile(`^switchboard: message \d+ accepted; .*switchboard message \d+`).MatchString(r.stderr) {
+		if !regexp.MustCompile(`^switchboard: message \d+ accepted; .*switchboard status \d+`).MatchString(r.stderr) {
 			t.Errorf("ask printed no message id on stderr: %q", r.stderr)
 		}
 		if strings.Contains(r.stderr, msg) || strings.Count(r.stdout, msg) != 1 {
@@ -143,7 +143,7 @@ func TestCLI(t *testing.T) {
 		r := w.run("", "ask", "--from", "api", "--timeout", "50ms", "web", "SLEEP 5s\nslow one")
 		l := lines(r.stderr)
 		if r.code != 1 || r.stdout != "" || len(l) != 2 || !strings.Contains(l[0], "accepted") ||
-			!regexp.MustCompile(`^switchboard: message \d+ to web is (queued|running); run .switchboard message \d+. again later`).MatchString(l[1]) {
+			!regexp.MustCompile(`^switchboard: message \d+ to web is (queued|running); run .switchboard status \d+. again later`).MatchString(l[1]) {
 			t.Errorf("timed-out ask: exit %d, stdout %q, stderr %q; want the id, then how to get the answer", r.code, r.stdout, r.stderr)
 		}
 	})

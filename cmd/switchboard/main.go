@@ -118,7 +118,6 @@ func (a *app) rootCommand() *cobra.Command {
 		a.serveCommand(),
 		a.mcpCommand(),
 		a.askCommand(),
-		a.messageCommand(),
 		a.teamsCommand(),
 		a.sessionsCommand(),
 		a.doctorCommand(),
