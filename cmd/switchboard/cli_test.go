@@ -127,6 +127,13 @@ func TestCLI(t *testing.T) {
 			t.Errorf("sessions show: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 		}
 		oneErrorLine(t, w.run("", "sessions", "show", "6e0ffbcb-09a6-42d6-b8b7-06f441de4ea7"), 1, "no session 6e0ffbcb-09a6-42d6-b8b7-06f441de4ea7")
+		// A unique prefix is enough, and each question shows its answer.
+		r = w.run("", "sessions", "show", sessionID[:8])
+		if r.code != 0 || !strings.Contains(r.stdout, sessionID) ||
+			!regexp.MustCompile(`(?m)^  Q: how does auth work\?\n  A: .*how does auth work\?`).MatchString(r.stdout) {
+			t.Errorf("sessions show PREFIX: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		}
+		oneErrorLine(t, w.run("", "sessions", "show", "0000"), 1, "no session starts with 0000")
 
 		// The daemon runs: rm goes through it.
 		r = w.run("", "sessions", "rm", sessionID)
