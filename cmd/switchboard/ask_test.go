@@ -5,9 +5,12 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 )
@@ -75,5 +78,66 @@ func TestAskDaemonKilledKeepsID(t *testing.T) {
 	}
 	if r := w.run("", "status", "999"); r.code != 1 || !strings.Contains(r.stderr, "no message with id 999") {
 		t.Errorf("unknown id: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// Through `switchboard mcp`, as Claude Code calls it: a daemon killed
+// mid-call leaves an error that names the accepted message, so the model
+// fetches it instead of sending it twice.
+func TestProxyErrorCarriesAcceptedID(t *testing.T) {
+	w := newWorld(t, "web", "api")
+	release := make(chan struct{})
+	defer close(release)
+	arrived := make(chan struct{}, 1)
+	w.api.Script(func(req fakeapi.Request) fakeapi.Reply {
+		if !req.HasToolResult && strings.Contains(req.UserText, "slow question") {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+			select {
+			case <-release:
+			case <-time.After(60 * time.Second):
+			}
+		}
+		return fakeapi.DefaultReply(req)
+	})
+	var mu sync.Mutex
+	var accepted string
+	sess := w.proxy("web", &mcp.ClientOptions{ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+		mu.Lock()
+		defer mu.Unlock()
+		if m := regexp.MustCompile(`accepted message (\d+)`).FindStringSubmatch(req.Params.Message); m != nil && accepted == "" {
+			accepted = m[1]
+		}
+	}})
+	done := make(chan error, 1)
+	go func() {
+		params := &mcp.CallToolParams{Name: "send_message", Arguments: map[string]any{"toTeam": "api", "message": "slow question"}}
+		params.SetProgressToken("p1")
+		_, err := sess.CallTool(context.Background(), params)
+		done <- err
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the slow question never reached Claude")
+	}
+	mu.Lock()
+	id := accepted
+	mu.Unlock()
+	if id == "" {
+		t.Fatal("no progress notification carried the message id")
+	}
+	if err := syscall.Kill(w.daemonPID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "message "+id+" was accepted and is kept") || !strings.Contains(err.Error(), "messageId="+id) {
+			t.Fatalf("in-flight call after SIGKILL = %v, want it to name message %s", err, id)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the in-flight call was not answered after the daemon died")
 	}
 }
