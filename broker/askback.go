@@ -83,7 +83,7 @@ func (b *Broker) issueCredential(ctx context.Context, p *pair, host Host) (*cred
 	}
 	// A host slow to forward or write must not hold the answer up longer
 	// than a start may take.
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.Settings.SpawnTimeout.Duration)
+	ctx, cancel := context.WithTimeout(ctx, b.config().Settings.SpawnTimeout.Duration)
 	defer cancel()
 	url, dir, err := ab.MCPEndpoint(ctx)
 	if err != nil {
@@ -236,8 +236,8 @@ func (b *Broker) checkCaller(caller string, cred *credential, call *mcp.CallTool
 		}
 	}
 	if caller != Operator {
-		if _, ok := b.cfg.Team(caller); !ok {
-			return fmt.Errorf("this connection's team %q is not configured, so it may not use switchboard; teams are: %s", clip(caller, 64), strings.Join(b.cfg.TeamNames(), ", "))
+		if _, ok := b.config().Team(caller); !ok {
+			return fmt.Errorf("this connection's team %q is not configured, so it may not use switchboard; teams are: %s", clip(caller, 64), strings.Join(b.config().TeamNames(), ", "))
 		}
 	}
 	if call.Params == nil || len(call.Params.Arguments) == 0 {
@@ -279,7 +279,7 @@ func (b *Broker) chainFor(ctx context.Context, from, to string) (parent uint64, 
 			return 0, "", fmt.Errorf("refused: team %s is already waiting in this ask chain (%s → %s would loop); answer from what you know, or say in your answer what %s should find out", to, chain, to, to)
 		}
 	}
-	if depth, limit := len(waiting), b.cfg.Settings.MaxAskDepth; depth > limit {
+	if depth, limit := len(waiting), b.config().Settings.MaxAskDepth; depth > limit {
 		return 0, "", fmt.Errorf("refused: the ask chain %s → %s would be %d asks deep, past settings.maxAskDepth %d; answer from what you know", chain, to, depth, limit)
 	}
 	return parent, chain, nil

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-mcp/switchboard/configs"
@@ -34,7 +35,8 @@ type Options struct {
 
 // Broker owns the process pool and the per-pair workers.
 type Broker struct {
-	cfg   *configs.Config
+	// cfg is swapped whole by Reload; read it through config().
+	cfg   atomic.Pointer[configs.Config]
 	store *models.Store
 	hosts Hosts
 	log   *slog.Logger
@@ -55,6 +57,11 @@ type Broker struct {
 	mu      sync.Mutex
 	pairs   map[pairKey]*pair
 	waiters map[uint64][]*waiter
+	// retired are pairs of changed or removed teams whose workers are
+	// still finishing; a new pair for the key waits for them (reload.go).
+	retired map[pairKey]*pair
+	// reloadMu serialises Reload.
+	reloadMu sync.Mutex
 }
 
 type pairKey struct{ from, to string }
@@ -70,7 +77,6 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 	}
 	bctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
-		cfg:       cfg,
 		store:     opts.Store,
 		hosts:     opts.Hosts,
 		log:       log,
@@ -81,9 +87,11 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 		idlePulse: make(chan struct{}, 1),
 		pairs:     make(map[pairKey]*pair),
 		waiters:   make(map[uint64][]*waiter),
+		retired:   make(map[pairKey]*pair),
 
 		serveSessions: opts.ServeSessions,
 	}
+	b.cfg.Store(cfg)
 	if err := b.startPermissions(ctx, time.Now()); err != nil {
 		cancel()
 		return nil, fmt.Errorf("expire old permission requests: %w", err)
@@ -131,24 +139,34 @@ func (b *Broker) Close() error {
 }
 
 // Config returns the configuration the broker runs with.
-func (b *Broker) Config() *configs.Config { return b.cfg }
+func (b *Broker) Config() *configs.Config { return b.config() }
+
+// config is the current configuration; Reload may replace it at any time,
+// so a caller that needs two reads to agree keeps the pointer.
+func (b *Broker) config() *configs.Config { return b.cfg.Load() }
 
 // pairFor returns the pair's state, creating it and its worker on first use.
 func (b *Broker) pairFor(from, to string) (*pair, error) {
-	team, ok := b.cfg.Team(to)
+	k := pairKey{from, to}
+	// Under b.mu, so a Reload cannot retire the team between the lookup
+	// and the new pair.
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	team, ok := b.config().Team(to)
 	if !ok {
 		return nil, b.unknownTeam(to)
 	}
-	k := pairKey{from, to}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if p, ok := b.pairs[k]; ok {
 		return p, nil
 	}
 	if b.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
-	p := &pair{key: k, team: team, kick: make(chan struct{}, 1), state: models.ProcessStopped}
+	p := &pair{key: k, team: team, kick: make(chan struct{}, 1), state: models.ProcessStopped,
+		retire: make(chan struct{}), gone: make(chan struct{})}
+	if old := b.retired[k]; old != nil {
+		p.after = old.gone
+	}
 	b.pairs[k] = p
 	b.wg.Add(1)
 	go b.work(p)
@@ -183,7 +201,7 @@ func (b *Broker) kickPending(ctx context.Context) error {
 // messages whose backoff has passed.
 func (b *Broker) healthLoop() {
 	defer b.wg.Done()
-	t := time.NewTicker(b.cfg.Settings.HealthCheckInterval.Duration)
+	t := time.NewTicker(b.config().Settings.HealthCheckInterval.Duration)
 	defer t.Stop()
 	for {
 		select {
@@ -204,7 +222,7 @@ func (b *Broker) healthCheck(ctx context.Context) {
 	}
 	b.mu.Unlock()
 	for _, p := range pairs {
-		idle := p.team.EffectiveIdleTimeout(b.cfg.Settings)
+		idle := p.team.EffectiveIdleTimeout(b.config().Settings)
 		if idle > 0 && p.idleSince(now) > idle {
 			if p.stopIfIdle(b, "idle timeout") {
 				b.log.Info("stopped idle claude", "pair", p.key, "idle", idle)

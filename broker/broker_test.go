@@ -311,6 +311,9 @@ func TestCancelInterruptsTurnAndProcessStaysUsable(t *testing.T) {
 		if !strings.Contains(m.Error, "cancelled") {
 			t.Fatalf("error %q should say it was cancelled", m.Error)
 		}
+		if strings.Contains(m.Answer, "ede_diagnostic") || strings.Contains(m.Error, "ede_diagnostic") {
+			t.Fatalf("cancelled message shows Claude's internal stream text: answer %q error %q", m.Answer, m.Error)
+		}
 		r := h.ask("web", "api", "after cancel")
 		if r.Status != models.MessageAnswered {
 			t.Fatalf("ask after cancel: %s %q", r.Status, r.Error)
@@ -360,12 +363,14 @@ func TestMissingClaudeBinary(t *testing.T) {
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	team, _ := h.cfg.Team("api")
 	team.ClaudePath = filepath.Join(h.root, "no such dir", "claude")
-	r, err := h.b.Send(context.Background(), SendRequest{From: "web", To: "api", Text: "hi", Wait: time.Minute})
+	// Retried like any unreachable team's message; the wait ends with the id
+	// and the last error.
+	r, err := h.b.Send(context.Background(), SendRequest{From: "web", To: "api", Text: "hi", Wait: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Status != models.MessageFailed || !strings.Contains(r.Error, team.ClaudePath) {
-		t.Fatalf("status %s error %q: want failed naming %s", r.Status, r.Error, team.ClaudePath)
+	if !r.TimedOut || r.Status != models.MessageQueued || !strings.Contains(r.Error, team.ClaudePath) {
+		t.Fatalf("status %s error %q: want still queued, naming %s", r.Status, r.Error, team.ClaudePath)
 	}
 	s, err := h.store.SessionByPair(context.Background(), "web", "api")
 	if err != nil || s.Status != models.SessionError {

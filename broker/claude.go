@@ -227,8 +227,8 @@ func (c *claude) await(ctx context.Context, initTimeout time.Duration, started f
 				}
 			case "result":
 				r := turnResult{Text: e.Result, IsError: e.IsError, Subtype: e.Subtype}
-				if r.Text == "" && len(e.Errors) > 0 {
-					r.Text = strings.Join(e.Errors, "; ")
+				if r.Text == "" {
+					r.Text = strings.Join(publicErrors(e.Errors), "; ")
 				}
 				return r, nil
 			}

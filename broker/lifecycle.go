@@ -38,7 +38,7 @@ type WakeResult struct {
 // WakeAll wakes every team for from. In parallel the pool bound still holds:
 // at most maxProcesses start at once.
 func (b *Broker) WakeAll(ctx context.Context, from string, parallel bool) []WakeResult {
-	names := b.cfg.TeamNames()
+	names := b.config().TeamNames()
 	out := make([]WakeResult, len(names))
 	limit := 1
 	if parallel {

@@ -21,6 +21,12 @@ type pair struct {
 	key  pairKey
 	team *configs.Team
 	kick chan struct{}
+	// retire is closed when Reload drops or changes the team: the worker
+	// finishes its current message, stops the process and closes gone.
+	// after, when set, is an earlier pair's gone to wait for first.
+	retire chan struct{}
+	gone   chan struct{}
+	after  <-chan struct{}
 
 	// spawnMu is held by whoever is starting the pair's process.
 	spawnMu sync.Mutex
@@ -210,7 +216,7 @@ func (b *Broker) spawn(ctx context.Context, p *pair, runner Host, sess *models.S
 	cred, askArgs := b.issueCredential(ctx, p, runner)
 	args = append(args, askArgs...)
 	spec.Args = args
-	spawnTimeout := b.cfg.Settings.SpawnTimeout.Duration
+	spawnTimeout := b.config().Settings.SpawnTimeout.Duration
 	sctx, cancel := context.WithTimeout(ctx, spawnTimeout)
 	defer cancel()
 	cl, err := startClaude(sctx, runner, spec, sess.SessionID, b.permitFor(p, sess.SessionID))

@@ -101,8 +101,8 @@ func (b *Broker) startPermissions(ctx context.Context, started time.Time) error 
 		b.log.Info("expired permission requests left pending by an earlier run", "count", n)
 	}
 	var old []string
-	for _, name := range b.cfg.TeamNames() {
-		if t, _ := b.cfg.Team(name); t.PermissionPromptTool != "" {
+	for _, name := range b.config().TeamNames() {
+		if t, _ := b.config().Team(name); t.PermissionPromptTool != "" {
 			old = append(old, name+" ("+t.PermissionPromptTool+")")
 		}
 	}
@@ -147,7 +147,7 @@ func (b *Broker) permissionChanged(r *models.PermissionRequest) {
 // (either side of the pair) or of every team when team is "".
 func (b *Broker) PendingPermissions(ctx context.Context, team string) ([]Permission, error) {
 	if team != "" {
-		if _, ok := b.cfg.Team(team); !ok {
+		if _, ok := b.config().Team(team); !ok {
 			return nil, b.unknownTeam(team)
 		}
 	}
@@ -239,7 +239,7 @@ func (b *Broker) permit(ctx context.Context, p *pair, sessionID string, req *too
 // own yes or no decides; otherwise the waiting asker is elicited when it
 // can be, and an operator is asked when it cannot.
 func (b *Broker) forwardTo(from string, msgID uint64) (mode, by string, elicit elicitFunc) {
-	if t, ok := b.cfg.Team(from); ok {
+	if t, ok := b.config().Team(from); ok {
 		switch t.GrantPermission {
 		case string(models.PermissionYes), string(models.PermissionNo):
 			return t.GrantPermission, "team " + from + " (grantPermission: " + t.GrantPermission + ")", nil
@@ -326,7 +326,7 @@ func (b *Broker) await(ctx context.Context, p *pair, row *models.PermissionReque
 		go b.elicit(wctx, row, elicit)
 	}
 	var timeout <-chan time.Time
-	limit := b.cfg.Settings.PermissionTimeout.Duration
+	limit := b.config().Settings.PermissionTimeout.Duration
 	if limit > 0 {
 		t := time.NewTimer(limit)
 		defer t.Stop()

@@ -19,11 +19,17 @@ type SendRequest struct {
 	Wait time.Duration
 	// NoWait queues the message and returns at once.
 	NoWait bool
+	// TTL, when positive, replaces messageTTL for this message.
+	TTL time.Duration
 	// Progress, when set, receives partial assistant text while waiting.
 	Progress func(text string)
 	// Elicit, when set, asks the waiting asker's MCP client (form
 	// elicitation); a team in forward mode uses it for its permissions.
 	Elicit func(ctx context.Context, params *mcp.ElicitParams) (*mcp.ElicitResult, error)
+	// Accepted, when set, is called with the message id once the message
+	// is stored, before any wait: whatever happens to the caller after
+	// that, the message is delivered and its answer kept.
+	Accepted func(id uint64)
 }
 
 // Reply tells what became of a message.
@@ -78,7 +84,10 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	ttl := b.cfg.Settings.MessageTTL.Duration
+	ttl := b.config().Settings.MessageTTL.Duration
+	if req.TTL > 0 {
+		ttl = req.TTL
+	}
 	m := &models.Message{FromTeam: req.From, ToTeam: req.To, Text: req.Text, Async: req.NoWait, ExpiresAt: time.Now().Add(ttl), ParentID: parent, Chain: chain}
 	var w *waiter
 	if err := b.store.EnqueueMessage(ctx, m); err != nil {
@@ -86,6 +95,9 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	}
 	if testAfterEnqueue != nil {
 		testAfterEnqueue(b, m)
+	}
+	if req.Accepted != nil {
+		req.Accepted(m.ID)
 	}
 	p.poke()
 	if req.NoWait {
@@ -108,7 +120,7 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	select {
 	case r := <-w.done:
 		if r.err != nil {
-			return nil, r.err
+			return nil, acceptedErr(m.ID, r.err)
 		}
 		return replyOf(r.msg), nil
 	case <-timeout:

@@ -24,7 +24,7 @@ func (b *Broker) openSession(ctx context.Context, from, to, missing string) (*mo
 	if err != nil {
 		return nil, nil, err
 	}
-	t, _ := b.cfg.Team(to)
+	t, _ := b.config().Team(to)
 	return s, t, nil
 }
 

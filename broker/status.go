@@ -23,8 +23,8 @@ type TeamInfo struct {
 // Teams lists every configured team.
 func (b *Broker) Teams() []TeamInfo {
 	var out []TeamInfo
-	for _, name := range b.cfg.TeamNames() {
-		t, _ := b.cfg.Team(name)
+	for _, name := range b.config().TeamNames() {
+		t, _ := b.config().Team(name)
 		out = append(out, TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path, Waiting: b.waitingFor(name)})
 	}
 	return out
@@ -75,9 +75,9 @@ const statusSessions = 50
 
 // Status reports on one team, or on every team when name is "".
 func (b *Broker) Status(ctx context.Context, name string) ([]TeamStatus, error) {
-	names := b.cfg.TeamNames()
+	names := b.config().TeamNames()
 	if name != "" {
-		if _, ok := b.cfg.Team(name); !ok {
+		if _, ok := b.config().Team(name); !ok {
 			return nil, b.unknownTeam(name)
 		}
 		names = []string{name}
@@ -96,7 +96,7 @@ func (b *Broker) Status(ctx context.Context, name string) ([]TeamStatus, error) 
 }
 
 func (b *Broker) teamStatus(ctx context.Context, name string) TeamStatus {
-	t, _ := b.cfg.Team(name)
+	t, _ := b.config().Team(name)
 	st := TeamStatus{TeamInfo: TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path, Waiting: b.waitingFor(name)}, Sessions: []PairStatus{}}
 	st.Reachable, st.Problem = b.reachable(ctx, t)
 	st.Problem = join(st.Problem, b.StoreProblem())

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +44,7 @@ func newMCPServer(b *Broker, caller string, cred *credential) *mcp.Server {
 		t.sendTool, t.quickTool, t.statusTool, t.listTeamsTool, t.teamStatusTool,
 		t.wakeTool, t.sleepTool, t.wakeAllTool,
 		t.reportTool, t.cancelTool, t.rebootTool, t.deleteSessionTool, t.forkTool,
-		t.permissionTools, t.logsTool,
+		t.permissionTools, t.logsTool, t.dateTool,
 	} {
 		add(s)
 	}
@@ -75,6 +74,9 @@ type SendArgs struct {
 	Message  string   `json:"message" jsonschema:"the question or message text"`
 	FromTeam string   `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
 	Timeout  *int64   `json:"timeout,omitempty" jsonschema:"milliseconds to wait, at most 86400000 (24h); absent: responseTimeout, 0: no limit, -1: return a messageId at once"`
+	// iris-mcp's arguments, accepted so its clients work unchanged.
+	Persist bool    `json:"persist,omitempty" jsonschema:"queue durably and return a messageId at once, as timeout -1 (iris-mcp)"`
+	TTLDays float64 `json:"ttlDays,omitempty" jsonschema:"days the message may wait for an unreachable team before it expires; default: messageTTL"`
 }
 
 func textResult(text string, structured any) *mcp.CallToolResult {
@@ -102,7 +104,7 @@ const maxTimeoutMS = 24 * 60 * 60 * 1000
 
 func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs) (*mcp.CallToolResult, any, error) {
 	from := t.from(in.FromTeam)
-	wait := t.b.cfg.Settings.ResponseTimeout.Duration
+	wait := t.b.config().Settings.ResponseTimeout.Duration
 	noWait := false
 	if in.Timeout != nil {
 		switch {
@@ -118,15 +120,23 @@ func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs)
 			wait = time.Duration(*in.Timeout) * time.Millisecond
 		}
 	}
+	if in.Persist {
+		noWait = true
+	}
+	if in.TTLDays < 0 {
+		return nil, nil, fmt.Errorf("ttlDays %g is negative; give a number of days", in.TTLDays)
+	}
+	ttl := time.Duration(in.TTLDays * float64(24*time.Hour))
 	targets := in.ToTeams
 	if in.ToTeam != "" {
 		targets = append([]string{in.ToTeam}, targets...)
 	}
 	if len(targets) == 0 {
-		return nil, nil, fmt.Errorf("toTeam is required; teams are: %s", strings.Join(t.b.cfg.TeamNames(), ", "))
+		return nil, nil, fmt.Errorf("toTeam is required; teams are: %s", strings.Join(t.b.config().TeamNames(), ", "))
 	}
 	if len(targets) == 1 {
-		r, err := t.b.Send(ctx, SendRequest{From: from, To: targets[0], Text: in.Message, Wait: wait, NoWait: noWait, Progress: progressFunc(ctx, req), Elicit: elicitor(req)})
+		progress := progressFunc(ctx, req)
+		r, err := t.b.Send(ctx, SendRequest{From: from, To: targets[0], Text: in.Message, Wait: wait, NoWait: noWait, TTL: ttl, Progress: progress, Accepted: acceptedFunc(progress), Elicit: elicitor(req)})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -140,7 +150,7 @@ func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs)
 		go func() {
 			defer wg.Done()
 			replies[i].Team = to
-			r, err := t.b.Send(ctx, SendRequest{From: from, To: to, Text: in.Message, Wait: wait, NoWait: noWait, Elicit: elicitor(req)})
+			r, err := t.b.Send(ctx, SendRequest{From: from, To: to, Text: in.Message, Wait: wait, NoWait: noWait, TTL: ttl, Elicit: elicitor(req)})
 			if err != nil {
 				replies[i].Error = err.Error()
 				return
@@ -170,7 +180,7 @@ func replyResult(r *Reply) *mcp.CallToolResult {
 		res.IsError = true
 		return res
 	case r.TimedOut:
-		text = fmt.Sprintf("No answer from %s yet; it is still working on message %d (%s). Fetch the answer later with message_status messageId=%d.", r.To, r.MessageID, r.Status, r.MessageID)
+		text = timedOutText(r)
 	default:
 		text = fmt.Sprintf("Message %d for %s is %s. Fetch the answer with message_status messageId=%d.", r.MessageID, r.To, r.Status, r.MessageID)
 	}
@@ -248,13 +258,18 @@ func (t *tools) listTeams(context.Context, *mcp.CallToolRequest, struct{}) (*mcp
 
 // TeamArgs name a team, optionally for another asking team.
 type TeamArgs struct {
-	Team     string `json:"team" jsonschema:"the team"`
+	Team     string `json:"team,omitempty" jsonschema:"the team"`
+	ToTeam   string `json:"toTeam,omitempty" jsonschema:"the team, as send_message names it (either team or toTeam)"`
 	FromTeam string `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
 }
 
 // TeamStatusArgs are team_status's arguments.
 type TeamStatusArgs struct {
-	Team string `json:"team,omitempty" jsonschema:"the team; omit for every team"`
+	Team   string `json:"team,omitempty" jsonschema:"the team; omit for every team"`
+	ToTeam string `json:"toTeam,omitempty" jsonschema:"the team, as send_message names it (either team or toTeam)"`
+	// iris-mcp's arguments, accepted so its clients work unchanged.
+	FromTeam             string `json:"fromTeam,omitempty" jsonschema:"the asking team; accepted for iris-mcp clients, every pair is listed"`
+	IncludeNotifications *bool  `json:"includeNotifications,omitempty" jsonschema:"accepted for iris-mcp clients; queue counts are always included"`
 }
 
 // TeamStatusResult is team_status's structured result.
@@ -268,7 +283,11 @@ func (t *tools) teamStatusTool(s *mcp.Server) {
 }
 
 func (t *tools) teamStatus(ctx context.Context, _ *mcp.CallToolRequest, in TeamStatusArgs) (*mcp.CallToolResult, TeamStatusResult, error) {
-	st, err := t.b.Status(ctx, in.Team)
+	team, err := t.eitherTeam(in.Team, in.ToTeam, true)
+	if err != nil {
+		return nil, TeamStatusResult{}, err
+	}
+	st, err := t.b.Status(ctx, team)
 	if err != nil {
 		return nil, TeamStatusResult{}, err
 	}
@@ -286,7 +305,11 @@ func (t *tools) wakeTool(s *mcp.Server) {
 }
 
 func (t *tools) wake(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, *PairStatus, error) {
-	st, err := t.b.Wake(ctx, t.from(in.FromTeam), in.Team)
+	team, err := t.eitherTeam(in.Team, in.ToTeam, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := t.b.Wake(ctx, t.from(in.FromTeam), team)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -295,7 +318,8 @@ func (t *tools) wake(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (
 
 // SleepArgs are team_sleep's arguments.
 type SleepArgs struct {
-	Team     string `json:"team" jsonschema:"the team"`
+	Team     string `json:"team,omitempty" jsonschema:"the team"`
+	ToTeam   string `json:"toTeam,omitempty" jsonschema:"the team, as send_message names it (either team or toTeam)"`
 	FromTeam string `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
 	Force    bool   `json:"force,omitempty" jsonschema:"stop it even while it is answering"`
 }
@@ -307,13 +331,17 @@ func (t *tools) sleepTool(s *mcp.Server) {
 
 func (t *tools) sleep(ctx context.Context, _ *mcp.CallToolRequest, in SleepArgs) (*mcp.CallToolResult, SleepResult, error) {
 	from := t.from(in.FromTeam)
-	stopped, err := t.b.Sleep(ctx, from, in.Team, in.Force)
+	team, err := t.eitherTeam(in.Team, in.ToTeam, false)
 	if err != nil {
 		return nil, SleepResult{}, err
 	}
-	msg := fmt.Sprintf("stopped the claude process for %s->%s; the session is kept", from, in.Team)
+	stopped, err := t.b.Sleep(ctx, from, team, in.Force)
+	if err != nil {
+		return nil, SleepResult{}, err
+	}
+	msg := fmt.Sprintf("stopped the claude process for %s->%s; the session is kept", from, team)
 	if !stopped {
-		msg = fmt.Sprintf("no claude process was running for %s->%s", from, in.Team)
+		msg = fmt.Sprintf("no claude process was running for %s->%s", from, team)
 	}
 	out := SleepResult{Stopped: stopped}
 	return textResult(msg, out), out, nil
@@ -337,7 +365,8 @@ func (t *tools) wakeAll(ctx context.Context, _ *mcp.CallToolRequest, in WakeAllA
 
 // ReportArgs are session_report's arguments.
 type ReportArgs struct {
-	Team     string `json:"team" jsonschema:"the team"`
+	Team     string `json:"team,omitempty" jsonschema:"the team"`
+	ToTeam   string `json:"toTeam,omitempty" jsonschema:"the team, as send_message names it (either team or toTeam)"`
 	FromTeam string `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
 	Limit    int    `json:"limit,omitempty" jsonschema:"the last N entries; default all"`
 }
@@ -351,7 +380,11 @@ func (t *tools) report(ctx context.Context, _ *mcp.CallToolRequest, in ReportArg
 	if in.Limit < 0 {
 		return nil, nil, fmt.Errorf("limit %d is negative; give a count of entries", in.Limit)
 	}
-	r, err := t.b.Report(ctx, t.from(in.FromTeam), in.Team, in.Limit)
+	team, err := t.eitherTeam(in.Team, in.ToTeam, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := t.b.Report(ctx, t.from(in.FromTeam), team, in.Limit)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -365,12 +398,16 @@ func (t *tools) cancelTool(s *mcp.Server) {
 
 func (t *tools) cancel(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, CancelResult, error) {
 	from := t.from(in.FromTeam)
-	id, err := t.b.Cancel(ctx, from, in.Team)
+	team, err := t.eitherTeam(in.Team, in.ToTeam, false)
+	if err != nil {
+		return nil, CancelResult{}, err
+	}
+	id, err := t.b.Cancel(ctx, from, team)
 	if err != nil {
 		return nil, CancelResult{}, err
 	}
 	out := CancelResult{MessageID: id}
-	return textResult(fmt.Sprintf("interrupted message %d from %s to %s; the process stays up", id, from, in.Team), out), out, nil
+	return textResult(fmt.Sprintf("interrupted message %d from %s to %s; the process stays up", id, from, team), out), out, nil
 }
 
 // rebootTool registers session_reboot: schema, annotations and handler together.
@@ -379,7 +416,11 @@ func (t *tools) rebootTool(s *mcp.Server) {
 }
 
 func (t *tools) reboot(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, RebootResult, error) {
-	old, fresh, err := t.b.Reboot(ctx, t.from(in.FromTeam), in.Team)
+	team, err := t.eitherTeam(in.Team, in.ToTeam, false)
+	if err != nil {
+		return nil, RebootResult{}, err
+	}
+	old, fresh, err := t.b.Reboot(ctx, t.from(in.FromTeam), team)
 	if err != nil {
 		return nil, RebootResult{}, err
 	}
@@ -389,7 +430,8 @@ func (t *tools) reboot(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs)
 
 // DeleteArgs are session_delete's arguments.
 type DeleteArgs struct {
-	Team       string `json:"team" jsonschema:"the team"`
+	Team       string `json:"team,omitempty" jsonschema:"the team"`
+	ToTeam     string `json:"toTeam,omitempty" jsonschema:"the team, as send_message names it (either team or toTeam)"`
 	FromTeam   string `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
 	DeleteFile bool   `json:"deleteFile,omitempty" jsonschema:"also remove the session file on the team's host"`
 }
@@ -401,11 +443,15 @@ func (t *tools) deleteSessionTool(s *mcp.Server) {
 
 func (t *tools) deleteSession(ctx context.Context, _ *mcp.CallToolRequest, in DeleteArgs) (*mcp.CallToolResult, DeleteResult, error) {
 	from := t.from(in.FromTeam)
-	removed, err := t.b.Delete(ctx, from, in.Team, in.DeleteFile)
+	team, err := t.eitherTeam(in.Team, in.ToTeam, false)
 	if err != nil {
 		return nil, DeleteResult{}, err
 	}
-	msg := fmt.Sprintf("forgot the session %s->%s", from, in.Team)
+	removed, err := t.b.Delete(ctx, from, team, in.DeleteFile)
+	if err != nil {
+		return nil, DeleteResult{}, err
+	}
+	msg := fmt.Sprintf("forgot the session %s->%s", from, team)
 	if removed != "" {
 		msg += "; removed " + removed
 	}
@@ -419,7 +465,11 @@ func (t *tools) forkTool(s *mcp.Server) {
 }
 
 func (t *tools) fork(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, ForkResult, error) {
-	cmd, err := t.b.Fork(ctx, t.from(in.FromTeam), in.Team)
+	team, err := t.eitherTeam(in.Team, in.ToTeam, false)
+	if err != nil {
+		return nil, ForkResult{}, err
+	}
+	cmd, err := t.b.Fork(ctx, t.from(in.FromTeam), team)
 	if err != nil {
 		return nil, ForkResult{}, err
 	}
@@ -430,8 +480,13 @@ func (t *tools) fork(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (
 // LogsArgs are get_logs's arguments.
 type LogsArgs struct {
 	Since string `json:"since,omitempty" jsonschema:"RFC 3339 time or a duration such as 10m"`
-	Level string `json:"level,omitempty" jsonschema:"debug, info, warn or error; default info"`
+	Level any    `json:"level,omitempty" jsonschema:"the lowest level to return: debug, info, warn or error; default info. A list of levels (iris-mcp) means its lowest"`
 	Limit int    `json:"limit,omitempty" jsonschema:"at most this many of the newest records; default 100"`
+	// iris-mcp's arguments, accepted so its clients work unchanged.
+	LogsSince    *float64 `json:"logs_since,omitempty" jsonschema:"milliseconds since the Unix epoch; records since then (iris-mcp's form of since)"`
+	StoreName    string   `json:"storeName,omitempty" jsonschema:"accepted for iris-mcp clients; switchboard has one store of logs"`
+	Format       string   `json:"format,omitempty" jsonschema:"raw or parsed; accepted for iris-mcp clients, records are always parsed"`
+	GetAllStores bool     `json:"getAllStores,omitempty" jsonschema:"list the log stores instead of records (there is one: switchboard)"`
 }
 
 // logsTool registers get_logs: schema, annotations and handler together.
@@ -443,7 +498,14 @@ func (t *tools) logs(_ context.Context, _ *mcp.CallToolRequest, in LogsArgs) (*m
 	if t.b.logs == nil {
 		return nil, LogsResult{}, errors.New("this broker keeps no logs in memory")
 	}
+	if in.GetAllStores {
+		out := LogsResult{Records: []LogRecord{}, Stores: []string{"switchboard"}}
+		return jsonResult(out), out, nil
+	}
 	var since time.Time
+	if in.LogsSince != nil {
+		since = time.UnixMilli(int64(*in.LogsSince))
+	}
 	if in.Since != "" {
 		if d, err := time.ParseDuration(in.Since); err == nil {
 			since = time.Now().Add(-d)
@@ -453,11 +515,9 @@ func (t *tools) logs(_ context.Context, _ *mcp.CallToolRequest, in LogsArgs) (*m
 			return nil, LogsResult{}, fmt.Errorf("since %q is neither an RFC 3339 time nor a duration like 10m", in.Since)
 		}
 	}
-	level := slog.LevelInfo
-	if in.Level != "" {
-		if err := level.UnmarshalText([]byte(in.Level)); err != nil {
-			return nil, LogsResult{}, fmt.Errorf("level %q: use debug, info, warn or error", in.Level)
-		}
+	level, err := logLevelArg(in.Level)
+	if err != nil {
+		return nil, LogsResult{}, err
 	}
 	limit := in.Limit
 	if limit <= 0 {
@@ -503,5 +563,7 @@ type (
 	// LogsResult is get_logs's result.
 	LogsResult struct {
 		Records []LogRecord `json:"records"`
+		// Stores answers getAllStores (iris-mcp).
+		Stores []string `json:"stores,omitempty"`
 	}
 )

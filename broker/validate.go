@@ -13,7 +13,7 @@ import (
 var ErrUnknownTeam = errors.New("unknown team")
 
 func (b *Broker) unknownTeam(name string) error {
-	return fmt.Errorf("%w %q; teams are: %s", ErrUnknownTeam, name, strings.Join(b.cfg.TeamNames(), ", "))
+	return fmt.Errorf("%w %q; teams are: %s", ErrUnknownTeam, name, strings.Join(b.config().TeamNames(), ", "))
 }
 
 // checkPair validates a (from, to) pair as it arrives from a caller.
@@ -22,19 +22,19 @@ func (b *Broker) checkPair(from, to string) error {
 		return fmt.Errorf("fromTeam: %w", err)
 	}
 	if to == "" {
-		return fmt.Errorf("toTeam is required; teams are: %s", strings.Join(b.cfg.TeamNames(), ", "))
+		return fmt.Errorf("toTeam is required; teams are: %s", strings.Join(b.config().TeamNames(), ", "))
 	}
 	if err := configs.ValidTeamName(to); err != nil {
 		return fmt.Errorf("toTeam: %w", err)
 	}
-	if _, ok := b.cfg.Team(to); !ok {
+	if _, ok := b.config().Team(to); !ok {
 		return b.unknownTeam(to)
 	}
 	return nil
 }
 
 func (b *Broker) checkText(text string) error {
-	limit := b.cfg.Settings.MaxMessageBytes
+	limit := b.config().Settings.MaxMessageBytes
 	switch {
 	case strings.TrimSpace(text) == "":
 		return errors.New("message is empty; write the question for the other team")

@@ -13,6 +13,10 @@ import (
 // work delivers a pair's queued messages one at a time, in order.
 func (b *Broker) work(p *pair) {
 	defer b.wg.Done()
+	defer b.workerExit(p)
+	if !b.waitPrevious(p) {
+		return
+	}
 	for {
 		wait := b.drain(p)
 		var timer *time.Timer
@@ -25,11 +29,12 @@ func (b *Broker) work(p *pair) {
 		case <-b.ctx.Done():
 		case <-p.kick:
 		case <-due:
+		case <-p.retire:
 		}
 		if timer != nil {
 			timer.Stop()
 		}
-		if b.ctx.Err() != nil {
+		if b.ctx.Err() != nil || p.retired() {
 			return
 		}
 	}
@@ -38,7 +43,7 @@ func (b *Broker) work(p *pair) {
 // drain delivers messages until the queue is empty or the head must wait for
 // its backoff, and returns how long that is.
 func (b *Broker) drain(p *pair) time.Duration {
-	for b.ctx.Err() == nil {
+	for b.ctx.Err() == nil && !p.retired() {
 		if wait := b.storeFullWait(); wait > 0 {
 			return wait
 		}
@@ -138,9 +143,9 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 	b.storeWrite("record end of turn", err, "session", sess.SessionID)
 	switch {
 	case cancelled:
-		b.finish(m, models.MessageFailed, res.Text, "cancelled by session_cancel before the answer was complete", res.Duration)
+		b.finish(m, models.MessageFailed, cancelledAnswer(res), "cancelled by session_cancel before the answer was complete", res.Duration)
 	case res.IsError:
-		b.finish(m, models.MessageFailed, "", fmt.Sprintf("team %s could not answer (%s): %s", m.ToTeam, res.Subtype, res.Text), res.Duration)
+		b.finish(m, models.MessageFailed, "", answerFailure(p.team, res), res.Duration)
 	default:
 		b.finish(m, models.MessageAnswered, res.Text, "", res.Duration)
 	}
@@ -164,7 +169,7 @@ func (b *Broker) compact(ctx context.Context, p *pair, sess *models.Session) {
 	}
 	tctx, cancel := context.WithTimeout(ctx, b.turnLimit())
 	defer cancel()
-	res, err := cl.turn(tctx, "/compact", p.team.EffectiveSessionInitTimeout(b.cfg.Settings), nil, nil)
+	res, err := cl.turn(tctx, "/compact", p.team.EffectiveSessionInitTimeout(b.config().Settings), nil, nil)
 	if err == nil && res.IsError {
 		err = errors.New(res.Text)
 	}
@@ -178,7 +183,7 @@ func (b *Broker) compact(ctx context.Context, p *pair, sess *models.Session) {
 	}
 }
 
-func (b *Broker) turnLimit() time.Duration { return b.cfg.Settings.TurnTimeout.Duration }
+func (b *Broker) turnLimit() time.Duration { return b.config().Settings.TurnTimeout.Duration }
 
 // idle ends the pair's reservation for a turn.
 func (b *Broker) idle(p *pair, cl *claude) {
@@ -208,7 +213,7 @@ func (b *Broker) runTurn(ctx context.Context, p *pair, cl *claude, m *models.Mes
 			_ = cl.interrupt()
 		}
 	}
-	res, err := cl.turn(tctx, text, p.team.EffectiveSessionInitTimeout(b.cfg.Settings), started, progress)
+	res, err := cl.turn(tctx, text, p.team.EffectiveSessionInitTimeout(b.config().Settings), started, progress)
 	if errors.Is(err, errNoInit) {
 		p.stopProcess(b, err.Error())
 		return res, err
@@ -231,14 +236,11 @@ func (b *Broker) runTurn(ctx context.Context, p *pair, cl *claude, m *models.Mes
 	return turnResult{}, fmt.Errorf("no answer within turnTimeout %s; the claude process was stopped", limit)
 }
 
-// notStarted handles a message whose team could not be reached. A message
-// nobody waits for (quick_message, timeout -1) is retried with backoff until
-// its TTL; a waited-for message fails now, so the asker can decide.
+// notStarted handles a message whose team could not be reached: it is
+// retried with backoff until its TTL, whether or not someone waits for it
+// (quick_message and send_message follow one rule). A waiting asker gets
+// the message id with the last error when its own timeout ends.
 func (b *Broker) notStarted(m *models.Message, err error) {
-	if !m.Async {
-		b.finish(m, models.MessageFailed, "", err.Error(), 0)
-		return
-	}
 	backoff := time.Duration(1<<min(m.Attempts, 10)) * time.Second // 1s .. ~17m
 	backoff = min(backoff, 15*time.Minute)
 	next := time.Now().Add(backoff)

@@ -125,6 +125,10 @@ type link struct {
 	// receives that answer's error, if any.
 	checkID string
 	checked chan error
+	// tokens maps an in-flight request to its progress token, and accepted
+	// to the message id its progress announced (accepted.go).
+	tokens   map[string]string
+	accepted map[string]uint64
 }
 
 // envelope is the part of a JSON-RPC message the proxy needs.
@@ -194,6 +198,9 @@ func (p *proxy) forward(ctx context.Context, line []byte) {
 		}
 		if isRequest {
 			l.inflight[idKey(e.ID)] = e.ID
+			if tok := requestToken(line); tok != "" {
+				l.tokens[idKey(e.ID)] = tok
+			}
 		}
 		p.mu.Unlock()
 		if err := writeLine(l.conn, line); err != nil {
@@ -249,7 +256,8 @@ func (p *proxy) connect(ctx context.Context, method string) (*link, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &link{conn: conn, done: make(chan struct{}), inflight: make(map[string]json.RawMessage)}
+	l := &link{conn: conn, done: make(chan struct{}), inflight: make(map[string]json.RawMessage),
+		tokens: make(map[string]string), accepted: make(map[string]uint64)}
 	var check []byte
 	if p.links > 0 && method != "initialize" {
 		p.checks++
@@ -343,6 +351,7 @@ func (p *proxy) read(l *link) {
 	}
 	pending := l.inflight
 	l.inflight = nil
+	accepted := l.accepted
 	p.mu.Unlock()
 	if len(pending) == 0 {
 		p.log.Info("the switchboard daemon connection closed", "err", cause)
@@ -353,9 +362,8 @@ func (p *proxy) read(l *link) {
 		reason = cause.Error()
 	}
 	p.log.Warn("the switchboard daemon connection dropped with requests in flight", "requests", len(pending), "err", cause)
-	for _, id := range pending {
-		p.writeOut(errorLine(id, fmt.Sprintf("the switchboard daemon stopped while handling this request (%s); "+
-			"the message is kept in the queue if it was accepted — call again or check message_status", reason)))
+	for k, id := range pending {
+		p.writeOut(errorLine(id, lostText(reason, accepted[k])))
 	}
 }
 
@@ -363,12 +371,20 @@ func (p *proxy) read(l *link) {
 // answers the link's check, which the client must not see.
 func (p *proxy) swallow(l *link, line []byte) bool {
 	e := peek(line)
+	if e.ID == nil && e.Method != "" {
+		p.mu.Lock()
+		l.noteProgress(e, line)
+		p.mu.Unlock()
+		return false
+	}
 	if e.ID == nil || e.Method != "" {
 		return false
 	}
 	k := idKey(e.ID)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	delete(l.tokens, k)
+	delete(l.accepted, k)
 	if l.checkID != "" && k == l.checkID {
 		l.checkID = ""
 		var err error

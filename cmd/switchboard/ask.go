@@ -26,7 +26,8 @@ func (a *app) askCommand() *cobra.Command {
 		Use:   "ask [--from TEAM] [--timeout D] TEAM MESSAGE",
 		Short: "Ask a team from the terminal; the answer goes to stdout",
 		Long: "Ask TEAM a question through the daemon (starting it when needed) and print the answer on stdout.\n" +
-			"Partial progress goes to stderr. MESSAGE \"-\" reads the message from stdin.\n" +
+			"The message id goes to stderr as soon as the daemon accepts the message (`switchboard status ID` fetches it later).\n" +
+			"MESSAGE \"-\" reads the message from stdin.\n" +
 			"--timeout bounds the wait (default: the responseTimeout setting; 0 waits without limit); the answer is kept either way.",
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
@@ -67,15 +68,32 @@ func (a *app) ask(ctx context.Context, from, to, message string, wait *time.Dura
 	wd, _ := os.Getwd()
 	caller := callerFor(cfg, from, wd)
 
-	var progressMu sync.Mutex
+	// The first progress notification carries the message id; partial
+	// answers are not echoed (the answer goes to stdout once).
+	var (
+		idMu     sync.Mutex
+		accepted uint64
+	)
 	opts := &mcp.ClientOptions{ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
-		if req.Params == nil || req.Params.Message == "" {
+		if req.Params == nil {
 			return
 		}
-		progressMu.Lock()
-		defer progressMu.Unlock()
-		fmt.Fprintln(a.stderr, strings.TrimRight(req.Params.Message, "\n"))
+		id, ok := broker.ParseAccepted(req.Params.Message)
+		if !ok {
+			return
+		}
+		idMu.Lock()
+		defer idMu.Unlock()
+		if accepted == 0 {
+			accepted = id
+			fmt.Fprintf(a.stderr, "switchboard: message %d accepted; if this command is interrupted, fetch the answer with `%s`\n", id, fetchHint(id))
+		}
 	}}
+	acceptedID := func() uint64 {
+		idMu.Lock()
+		defer idMu.Unlock()
+		return accepted
+	}
 	c, err := a.connect(ctx, cfg, path, caller, true, opts, log)
 	if err != nil {
 		return err
@@ -88,17 +106,29 @@ func (a *app) ask(ctx context.Context, from, to, message string, wait *time.Dura
 	}
 	params := &mcp.CallToolParams{Name: "send_message", Arguments: arguments}
 	params.SetProgressToken("ask")
-	res, err := c.call(ctx, params)
+	res, err := c.sess.CallTool(ctx, params)
 	if err != nil {
-		return err
+		// The call was lost (the daemon died, the connection broke): say
+		// whether the message is safe in the queue.
+		if id := acceptedID(); id != 0 {
+			return fmt.Errorf("send_message: %w; message %d was accepted and is kept: fetch the answer with `%s`", err, id, fetchHint(id))
+		}
+		return fmt.Errorf("send_message: %w; no message id came back, so the message was most likely not accepted", err)
+	}
+	if res.IsError {
+		// The tool's own text names the message when there is one.
+		return fmt.Errorf("%s", oneLine(resultText(res)))
 	}
 	var r broker.Reply
 	if raw, err := json.Marshal(res.StructuredContent); err == nil {
 		_ = json.Unmarshal(raw, &r)
 	}
 	if r.Status != "answered" {
-		// Timed out or still queued: the text says how to fetch it later.
-		return fmt.Errorf("%s", oneLine(resultText(res)))
+		// Timed out or still queued: say how to fetch it later.
+		if r.MessageID == 0 {
+			return fmt.Errorf("%s", oneLine(resultText(res)))
+		}
+		return a.printMessage(&r)
 	}
 	text := resultText(res)
 	if !strings.HasSuffix(text, "\n") {

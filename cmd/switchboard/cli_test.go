@@ -63,9 +63,13 @@ func TestCLI(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, msg) {
 			t.Fatalf("ask -: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 		}
-		// Progress (the partial answer) goes to stderr as it comes.
-		if !strings.Contains(r.stderr, msg) {
-			t.Errorf("ask printed no progress on stderr: %q", r.stderr)
+		// The id goes to stderr as soon as the message is accepted; the
+		// answer goes to stdout only, once.
+		if !regexp.MustCompile(`^switchboard: message \d+ accepted; .*switchboard status \d+`).MatchString(r.stderr) {
+			t.Errorf("ask printed no message id on stderr: %q", r.stderr)
+		}
+		if strings.Contains(r.stderr, msg) || strings.Count(r.stdout, msg) != 1 {
+			t.Errorf("the answer is printed more than once: stdout %q, stderr %q", r.stdout, r.stderr)
 		}
 		oneErrorLine(t, w.run("", "ask", "apii", "hello"), 1, "unknown team")
 		oneErrorLine(t, w.run("", "ask", "api", "   "), 1, "message is empty")
@@ -73,6 +77,8 @@ func TestCLI(t *testing.T) {
 		r = w.run("", "ask", "--from", "web", "api", "FAIL 500")
 		if r.code != 1 || r.stdout != "" || len(lines(r.stderr)) == 0 || !strings.HasPrefix(lines(r.stderr)[len(lines(r.stderr))-1], "switchboard: ") {
 			t.Errorf("ask that fails: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		} else if last := lines(r.stderr)[len(lines(r.stderr))-1]; strings.Count(r.stderr, strings.TrimPrefix(last, "switchboard: ")) != 1 {
+			t.Errorf("ask that fails prints its failure more than once: %q", r.stderr)
 		}
 	})
 
@@ -121,6 +127,13 @@ func TestCLI(t *testing.T) {
 			t.Errorf("sessions show: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 		}
 		oneErrorLine(t, w.run("", "sessions", "show", "6e0ffbcb-09a6-42d6-b8b7-06f441de4ea7"), 1, "no session 6e0ffbcb-09a6-42d6-b8b7-06f441de4ea7")
+		// A unique prefix is enough, and each question shows its answer.
+		r = w.run("", "sessions", "show", sessionID[:8])
+		if r.code != 0 || !strings.Contains(r.stdout, sessionID) ||
+			!regexp.MustCompile(`(?m)^  Q: how does auth work\?\n  A: .*how does auth work\?`).MatchString(r.stdout) {
+			t.Errorf("sessions show PREFIX: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		}
+		oneErrorLine(t, w.run("", "sessions", "show", "0000"), 1, "no session starts with 0000")
 
 		// The daemon runs: rm goes through it.
 		r = w.run("", "sessions", "rm", sessionID)
@@ -135,9 +148,10 @@ func TestCLI(t *testing.T) {
 
 	t.Run("ask --timeout", func(t *testing.T) {
 		r := w.run("", "ask", "--from", "api", "--timeout", "50ms", "web", "SLEEP 5s\nslow one")
-		oneErrorLine(t, r, 1, "No answer from web yet")
-		if !strings.Contains(r.stderr, "message_status") {
-			t.Errorf("timed-out ask does not say how to get the answer: %q", r.stderr)
+		l := lines(r.stderr)
+		if r.code != 1 || r.stdout != "" || len(l) != 2 || !strings.Contains(l[0], "accepted") ||
+			!regexp.MustCompile(`^switchboard: message \d+ to web is (queued|running); run .switchboard status \d+. again later`).MatchString(l[1]) {
+			t.Errorf("timed-out ask: exit %d, stdout %q, stderr %q; want the id, then how to get the answer", r.code, r.stdout, r.stderr)
 		}
 	})
 

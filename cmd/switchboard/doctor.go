@@ -21,8 +21,8 @@ const versionTimeout = 30 * time.Second
 func (a *app) doctorCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "doctor",
-		Short: "Check every team: path, claude binary and version, SSH and host key, session store",
-		Long:  "Check every team (its path, its claude binary and version, SSH reachability and host key for remote teams) and the session store, and print a table with a fix for each failure. Exits 1 if any check fails.",
+		Short: "Check every team: path, claude binary and version, credentials, SSH and host key, session store",
+		Long:  "Check every team (its path, its claude binary and version, whether Claude is logged in there, SSH reachability and host key for remote teams) and the session store, and print a table with a fix for each failure. Exits 1 if any check fails.",
 		Args:  args(cobra.NoArgs),
 		RunE:  func(cmd *cobra.Command, _ []string) error { return a.doctor(cmd.Context()) },
 	}
@@ -59,7 +59,7 @@ func (a *app) doctor(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, name := range names {
 		t, _ := cfg.Team(name)
-		wg.Go(func() { perTeam[i] = a.checkTeam(ctx, hs, path, t) })
+		wg.Go(func() { perTeam[i] = a.checkTeam(ctx, hs, cfg.Settings.SSHConfig, path, t) })
 	}
 	var checks []check
 	wg.Wait()
@@ -93,10 +93,17 @@ func (a *app) doctor(ctx context.Context) error {
 
 // checkTeam checks a team through the same Host the broker would use: its
 // host answers, its path is a directory there, and its claude runs there.
-func (a *app) checkTeam(ctx context.Context, hs *hosts.Hosts, configPath string, t *configs.Team) []check {
+func (a *app) checkTeam(ctx context.Context, hs *hosts.Hosts, sshConfig, configPath string, t *configs.Team) []check {
+	if c, unknown := unknownAlias(ctx, sshConfig, t); unknown {
+		return []check{c}
+	}
 	h, err := hs.For(t)
 	if err != nil {
-		return []check{fail(t.Name, "ssh", err.Error(), "check the team's ssh/remote settings and ~/.ssh/config")}
+		where := t.SSH
+		if h != nil {
+			where = h.Where()
+		}
+		return []check{fail(t.Name, "ssh", err.Error(), sshFix(t, where, err))}
 	}
 	out := []check{}
 	fixPath := fmt.Sprintf("create %s, or fix teams.%s.path in %s", t.Path, t.Name, configPath)
@@ -105,11 +112,12 @@ func (a *app) checkTeam(ctx context.Context, hs *hosts.Hosts, configPath string,
 		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
 		if err := h.Ping(pctx); err != nil {
-			out = append(out, fail(t.Name, "ssh", err.Error(), "see the message: add the host key to known_hosts, start sshd, or fix ~/.ssh/config"))
-		} else {
-			out = append(out, pass(t.Name, "ssh", "reachable as "+h.Where()+", host key known"))
-			out = append(out, checkAskBack(pctx, h, t))
+			// The path and claude cannot be checked without SSH: one
+			// failure, not three.
+			return append(out, fail(t.Name, "ssh", err.Error(), sshFix(t, h.Where(), err)))
 		}
+		out = append(out, pass(t.Name, "ssh", "reachable as "+h.Where()+", host key known"))
+		out = append(out, checkAskBack(pctx, h, t))
 	}
 	fi, err := h.Files().Stat(ctx, t.Path)
 	switch {
@@ -139,7 +147,10 @@ func (a *app) checkTeam(ctx context.Context, hs *hosts.Hosts, configPath string,
 	if t.IsRemote() {
 		v += " on " + h.Where()
 	}
-	return append(out, pass(t.Name, "claude version", v))
+	out = append(out, pass(t.Name, "claude version", v))
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return append(out, checkCredentials(actx, h, t))
 }
 
 func (a *app) checkStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) check {

@@ -47,7 +47,7 @@ func (a *app) mcp(ctx context.Context, as string) error {
 	log := a.logger(slog.LevelWarn)
 	cfg, path, err := a.loadConfig()
 	if err != nil {
-		return err
+		return a.serveConfigError(ctx, err)
 	}
 	wd, err := os.Getwd()
 	if err != nil {

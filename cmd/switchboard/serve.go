@@ -71,6 +71,8 @@ func (a *app) serve(ctx context.Context) error {
 		return fmt.Errorf("start the broker: %w", err)
 	}
 	defer b.Close()
+	// The daemon follows its config file (and SIGHUP) while it serves.
+	go followConfig(ctx, path, b, log)
 
 	err = daemon.Serve(ctx, daemon.Options{Lock: lock, HTTPAddr: cfg.Settings.HTTPAddr, Broker: b, Version: version, ConfigPath: path, Logger: log})
 	log.Info("shutting down: stopping claude processes and closing the store")

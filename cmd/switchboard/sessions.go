@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -35,7 +36,7 @@ func (a *app) sessionsCommand() *cobra.Command {
 		},
 		&cobra.Command{
 			Use:   "show ID",
-			Short: "Show one session record and its latest messages",
+			Short: "Show one session record and its latest questions with their answers (ID: the session id or its first characters)",
 			Args:  args(cobra.ExactArgs(1)),
 			RunE:  func(cmd *cobra.Command, argv []string) error { return a.sessionsShow(cmd.Context(), argv[0]) },
 		},
@@ -52,7 +53,9 @@ func (a *app) sessionsCommand() *cobra.Command {
 // openStore opens the session store directly; SQLite's WAL mode lets this
 // run beside a daemon that writes to it.
 func (a *app) openStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (*models.Store, error) {
-	s, err := models.Open(ctx, models.Options{Path: cfg.Settings.Database.Path, DSN: cfg.Settings.Database.DSN, Logger: log})
+	// The daemon runs the integrity check when it starts; a CLI command
+	// that reads a few rows must not scan the whole file every time.
+	s, err := models.Open(ctx, models.Options{Path: cfg.Settings.Database.Path, DSN: cfg.Settings.Database.DSN, Logger: log, SkipQuickCheck: true})
 	if err != nil {
 		return nil, fmt.Errorf("open the session store: %w", err)
 	}
@@ -81,16 +84,53 @@ func when(t *time.Time) string {
 	return t.Local().Format("2006-01-02 15:04:05")
 }
 
-// sessionByID validates id and finds its record.
+// sessionByID validates id, a session id or a unique prefix of one, and
+// finds its record.
 func sessionByID(ctx context.Context, store *models.Store, id string) (*models.Session, error) {
-	if _, err := uuid.Parse(id); err != nil {
-		return nil, usageError{fmt.Errorf("%q is not a session id (a UUID); list them with: switchboard sessions ls", id)}
+	if _, err := uuid.Parse(id); err == nil {
+		s, err := store.SessionByID(ctx, id)
+		if errors.Is(err, models.ErrNotFound) {
+			return nil, fmt.Errorf("no session %s; list them with: switchboard sessions ls", id)
+		}
+		return s, err
 	}
-	s, err := store.SessionByID(ctx, id)
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, fmt.Errorf("no session %s; list them with: switchboard sessions ls", id)
+	if !isIDPrefix(id) {
+		return nil, usageError{fmt.Errorf("%q is not a session id (a UUID, or its first characters); list them with: switchboard sessions ls", id)}
 	}
-	return s, err
+	all, err := store.ListSessions(ctx, models.SessionFilter{})
+	if err != nil {
+		return nil, err
+	}
+	var found []models.Session
+	for _, s := range all {
+		if strings.HasPrefix(s.SessionID, strings.ToLower(id)) {
+			found = append(found, s)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("no session starts with %s; list them with: switchboard sessions ls", id)
+	case 1:
+		return &found[0], nil
+	}
+	ids := make([]string, 0, 3)
+	for _, s := range found[:min(3, len(found))] {
+		ids = append(ids, s.SessionID)
+	}
+	return nil, fmt.Errorf("%s starts %d sessions (%s…); give more of the id", id, len(found), strings.Join(ids, ", "))
+}
+
+// isIDPrefix reports whether s can begin a UUID: hex digits and dashes.
+func isIDPrefix(s string) bool {
+	if s == "" || len(s) > 36 {
+		return false
+	}
+	for _, c := range strings.ToLower(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // withSession is withStore for one session, found by id.
@@ -151,14 +191,20 @@ func (a *app) showSession(ctx context.Context, store *models.Store, s *models.Se
 	if err != nil || len(msgs) == 0 {
 		return err
 	}
+	// Oldest first, each question with what became of it.
 	fmt.Fprintln(a.stdout, "\nlatest messages:")
-	tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATUS\tCREATED\tTEXT")
-	for _, m := range msgs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", m.ID, m.Status, when(&m.CreatedAt), clip(oneLine(m.Text), 60))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := msgs[i]
+		fmt.Fprintf(a.stdout, "\n#%d  %s  %s\n", m.ID, m.Status, when(&m.CreatedAt))
+		fmt.Fprintf(a.stdout, "  Q: %s\n", clip(oneLine(m.Text), 200))
+		switch {
+		case m.Answer != "":
+			fmt.Fprintf(a.stdout, "  A: %s\n", clip(oneLine(m.Answer), 200))
+		case m.Error != "":
+			fmt.Fprintf(a.stdout, "  error: %s\n", clip(oneLine(m.Error), 200))
+		default:
+			fmt.Fprintln(a.stdout, "  A: (no answer yet)")
+		}
 	}
 	return a.permissionLines(ctx, store, msgs)
 }

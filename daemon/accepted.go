@@ -1,0 +1,72 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/switchboard-mcp/switchboard/broker"
+)
+
+// The broker's first progress notification for a waiting send_message
+// carries the message id (broker.AcceptedText). The proxy remembers it per
+// request, so when the daemon dies mid-call the error it gives the client
+// names the message that was accepted: calling again would send it twice.
+
+// progressParams is the part of a request or progress notification the
+// proxy reads for that.
+type progressParams struct {
+	Params struct {
+		Meta struct {
+			ProgressToken json.RawMessage `json:"progressToken"`
+		} `json:"_meta"`
+		ProgressToken json.RawMessage `json:"progressToken"`
+		Message       string          `json:"message"`
+	} `json:"params"`
+}
+
+// requestToken returns the progress token of a client request, "" if none.
+func requestToken(line []byte) string {
+	var p progressParams
+	if json.Unmarshal(line, &p) != nil || len(p.Params.Meta.ProgressToken) == 0 {
+		return ""
+	}
+	return idKey(p.Params.Meta.ProgressToken)
+}
+
+// acceptedNotice returns the token and message id of a progress
+// notification that announces an accepted message.
+func acceptedNotice(line []byte) (token string, id uint64, ok bool) {
+	var p progressParams
+	if json.Unmarshal(line, &p) != nil || len(p.Params.ProgressToken) == 0 {
+		return "", 0, false
+	}
+	id, ok = broker.ParseAccepted(p.Params.Message)
+	return idKey(p.Params.ProgressToken), id, ok
+}
+
+// noteProgress records, for the request whose token a progress notification
+// names, the message id it announces.
+func (l *link) noteProgress(e envelope, line []byte) {
+	if e.Method != "notifications/progress" {
+		return
+	}
+	token, id, ok := acceptedNotice(line)
+	if !ok {
+		return
+	}
+	for k, tok := range l.tokens {
+		if tok == token {
+			l.accepted[k] = id
+		}
+	}
+}
+
+// lostText is the error for a request in flight when the daemon went away.
+func lostText(reason string, accepted uint64) string {
+	if accepted != 0 {
+		return fmt.Sprintf("the switchboard daemon stopped while handling this request (%s); message %d was accepted and is kept: "+
+			"fetch its answer with message_status messageId=%d and do not send it again", reason, accepted, accepted)
+	}
+	return fmt.Sprintf("the switchboard daemon stopped while handling this request (%s); "+
+		"the message is kept in the queue if it was accepted — call again or check message_status", reason)
+}
