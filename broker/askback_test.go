@@ -294,7 +294,7 @@ func TestSessionCredentialActsAsItsTeamUntilItsProcessEnds(t *testing.T) {
 	}
 	// db's Claude was told who waits.
 	users := h.userEntries("api", "db")
-	if len(users) == 0 || !strings.Contains(users[len(users)-1], fmt.Sprintf(`[switchboard message %d from team "api"] [ask chain: web → api → db (you)`, msgs[0].ID)) {
+	if len(users) == 0 || !strings.HasPrefix(users[len(users)-1], header(&msgs[0])+" [ask chain: web → api → db (you)") {
 		t.Fatalf("db's header: %q", users)
 	}
 	// The credential is api's, whatever fromTeam says.

@@ -25,11 +25,6 @@ type Options struct {
 	// Logs, when set, is the ring the get_logs tool reads; Logger should
 	// write into it (see LogRing.Handler).
 	Logs *LogRing
-	// SelfMCP, when set, returns the command that serves this broker's MCP
-	// tools over stdio to team's own Claude (`switchboard mcp --as team`).
-	// Teams whose Host serves it, with grantPermission yes or no, then have
-	// their permission prompts answered by the broker (permissions__approve).
-	SelfMCP func(team string) (command string, args []string)
 	// ServeSessions, when set, is called once by New, before any Claude
 	// starts, with SessionHandler: the wiring serves it where each team's
 	// Claude can reach it (package hosts), and every Claude process then
@@ -39,12 +34,12 @@ type Options struct {
 
 // Broker owns the process pool and the per-pair workers.
 type Broker struct {
-	cfg     *configs.Config
-	store   *models.Store
-	hosts   Hosts
-	log     *slog.Logger
-	logs    *LogRing
-	selfMCP func(team string) (string, []string)
+	cfg   *configs.Config
+	store *models.Store
+	hosts Hosts
+	log   *slog.Logger
+	logs  *LogRing
+	perms permissions
 
 	serveSessions func(http.Handler)
 	asks          askBack // session credentials (askback.go)
@@ -55,6 +50,7 @@ type Broker struct {
 
 	slots     chan struct{} // one token per live process (maxProcesses)
 	idlePulse chan struct{} // a process became idle or stopped
+	full      storeHealth   // the store refused writes: disk full
 
 	mu      sync.Mutex
 	pairs   map[pairKey]*pair
@@ -74,20 +70,23 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 	}
 	bctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
-		cfg:     cfg,
-		store:   opts.Store,
-		hosts:   opts.Hosts,
-		log:     log,
-		logs:    opts.Logs,
-		selfMCP: opts.SelfMCP,
+		cfg:       cfg,
+		store:     opts.Store,
+		hosts:     opts.Hosts,
+		log:       log,
+		logs:      opts.Logs,
+		ctx:       bctx,
+		cancel:    cancel,
+		slots:     make(chan struct{}, cfg.Settings.MaxProcesses),
+		idlePulse: make(chan struct{}, 1),
+		pairs:     make(map[pairKey]*pair),
+		waiters:   make(map[uint64][]*waiter),
 
 		serveSessions: opts.ServeSessions,
-		ctx:           bctx,
-		cancel:        cancel,
-		slots:         make(chan struct{}, cfg.Settings.MaxProcesses),
-		idlePulse:     make(chan struct{}, 1),
-		pairs:         make(map[pairKey]*pair),
-		waiters:       make(map[uint64][]*waiter),
+	}
+	if err := b.startPermissions(ctx, time.Now()); err != nil {
+		cancel()
+		return nil, fmt.Errorf("expire old permission requests: %w", err)
 	}
 	if n, err := b.store.ResetProcessStates(ctx); err != nil {
 		cancel()
