@@ -489,3 +489,22 @@ func TestAskBackForwardReopensAfterReconnect(t *testing.T) {
 		t.Fatalf("sshd accepted %d connections, want 2 (one per connection, none for forwarding)", n)
 	}
 }
+
+// After `switchboard install --scope user`, Claude Code also loads a server
+// named switchboard from the user's config; the session's own server (with
+// its credential) must be the one the team's Claude talks to.
+func TestSessionServerShadowsUserScopeSwitchboard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the real Claude Code runs in the full test run")
+	}
+	h := newAskHarness(t, realBackend, nil, "", []string{"web", "api"})
+	// A user-scope entry that would fail if it were used.
+	userConfig := filepath.Join(h.configDir, ".claude.json")
+	if err := os.WriteFile(userConfig, []byte(`{"mcpServers":{"switchboard":{"type":"stdio","command":"/bin/false","args":[]}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := h.askOK("web", "api", askVia("web", "REPLY hi"))
+	if !strings.Contains(got, "already waiting") || !strings.Contains(got, "web → api → web") {
+		t.Fatalf("api's ask back with a user-scope switchboard server configured: %q", got)
+	}
+}
