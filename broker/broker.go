@@ -47,6 +47,8 @@ type Broker struct {
 	slots     chan struct{} // one token per live process (maxProcesses)
 	idlePulse chan struct{} // a process became idle or stopped
 
+	standby standbyPool // standby.go
+
 	mu      sync.Mutex
 	pairs   map[pairKey]*pair
 	waiters map[uint64][]*waiter
@@ -90,6 +92,7 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 	}
 	b.wg.Add(1)
 	go b.healthLoop()
+	b.fillAllStandby()
 	return b, nil
 }
 
@@ -113,6 +116,7 @@ func (b *Broker) Close() error {
 	}
 	wg.Wait()
 	b.wg.Wait()
+	b.closeStandby()
 	return nil
 }
 
@@ -183,6 +187,7 @@ func (b *Broker) healthLoop() {
 
 func (b *Broker) healthCheck(ctx context.Context) {
 	now := time.Now()
+	b.expireStandby(now)
 	b.mu.Lock()
 	pairs := make([]*pair, 0, len(b.pairs))
 	for _, p := range b.pairs {
@@ -243,6 +248,9 @@ func (b *Broker) pulse() {
 
 // evictOne stops the least recently used idle process other than self's.
 func (b *Broker) evictOne(self *pair) bool {
+	if b.evictStandby() {
+		return true
+	}
 	b.mu.Lock()
 	var victim *pair
 	var oldest time.Time
