@@ -12,12 +12,14 @@ const PermissionTool = "mcp__switchboard__permissions__approve"
 
 // claudeArgs builds Claude Code's flags. Message text is never among them.
 func (b *Broker) claudeArgs(t *configs.Team, host Host, sessionID string, resume bool) []string {
-	args := []string{"-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose"}
+	// The session flag goes first, as iris-mcp orders it (measured there as
+	// faster to resume; no difference on 2.1.332, see BENCHMARKS.md): the
+	// order is free, so take the one that cannot be slower.
+	args := []string{"--session-id", sessionID}
 	if resume {
-		args = append(args, "--resume", sessionID)
-	} else {
-		args = append(args, "--session-id", sessionID)
+		args[0] = "--resume"
 	}
+	args = append(args, "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose")
 	mcpConfigs := []string{}
 	if t.MCPConfig != "" {
 		mcpConfigs = append(mcpConfigs, t.MCPConfig)
