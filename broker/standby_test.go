@@ -262,3 +262,18 @@ func TestStandbyRemoteTeamOverRealSSH(t *testing.T) {
 		}
 	})
 }
+
+// The lines Claude Code 2.1.332 writes for a /cost run (recorded from the
+// real binary): none of them is a conversation entry.
+func TestTranscriptSkipsLocalCommandLines(t *testing.T) {
+	file := `{"type":"queue-operation","operation":"enqueue","timestamp":"2026-11-25T23:15:04.264Z","sessionId":"s"}
+{"parentUuid":null,"isSidechain":false,"type":"user","message":{"role":"user","content":"<local-command-caveat>The command below was run directly in Claude Code, not sent to you as a request, and its output goes straight to the user.</local-command-caveat>"},"isMeta":true,"uuid":"a","timestamp":"2026-11-25T23:15:04.611Z"}
+{"parentUuid":"a","isSidechain":false,"type":"user","message":{"role":"user","content":"<command-name>/usage</command-name>\n            <command-message>usage</command-message>\n            <command-args></command-args>"},"uuid":"b","timestamp":"2026-11-25T23:15:04.607Z"}
+{"parentUuid":"b","isSidechain":false,"type":"system","subtype":"local_command","content":"<local-command-stdout>Estimated cost: $0.0000</local-command-stdout>","isMeta":false,"uuid":"c","timestamp":"2026-11-25T23:15:04.611Z"}
+{"parentUuid":"c","isSidechain":false,"type":"user","message":{"role":"user","content":[{"type":"text","text":"the real question"}]},"uuid":"d","timestamp":"2026-11-25T23:15:05.000Z"}
+`
+	got := parseTranscript([]byte(file))
+	if len(got) != 1 || got[0].Text != "the real question" {
+		t.Fatalf("entries %+v, want only the real question", got)
+	}
+}
