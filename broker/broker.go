@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -24,21 +25,24 @@ type Options struct {
 	// Logs, when set, is the ring the get_logs tool reads; Logger should
 	// write into it (see LogRing.Handler).
 	Logs *LogRing
-	// SelfMCP, when set, returns the command that serves this broker's MCP
-	// tools over stdio to team's own Claude (`switchboard mcp --as team`).
-	// Teams whose Host serves it, with grantPermission yes or no, then have
-	// their permission prompts answered by the broker (permissions__approve).
-	SelfMCP func(team string) (command string, args []string)
+	// ServeSessions, when set, is called once by New, before any Claude
+	// starts, with SessionHandler: the wiring serves it where each team's
+	// Claude can reach it (package hosts), and every Claude process then
+	// gets switchboard's tools with a credential of its own.
+	ServeSessions func(http.Handler)
 }
 
 // Broker owns the process pool and the per-pair workers.
 type Broker struct {
-	cfg     *configs.Config
-	store   *models.Store
-	hosts   Hosts
-	log     *slog.Logger
-	logs    *LogRing
-	selfMCP func(team string) (string, []string)
+	cfg   *configs.Config
+	store *models.Store
+	hosts Hosts
+	log   *slog.Logger
+	logs  *LogRing
+	perms permissions
+
+	serveSessions func(http.Handler)
+	asks          askBack // session credentials (askback.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -46,6 +50,7 @@ type Broker struct {
 
 	slots     chan struct{} // one token per live process (maxProcesses)
 	idlePulse chan struct{} // a process became idle or stopped
+	full      storeHealth   // the store refused writes: disk full
 
 	standby standbyPool // standby.go
 
@@ -72,19 +77,27 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 		hosts:     opts.Hosts,
 		log:       log,
 		logs:      opts.Logs,
-		selfMCP:   opts.SelfMCP,
 		ctx:       bctx,
 		cancel:    cancel,
 		slots:     make(chan struct{}, cfg.Settings.MaxProcesses),
 		idlePulse: make(chan struct{}, 1),
 		pairs:     make(map[pairKey]*pair),
 		waiters:   make(map[uint64][]*waiter),
+
+		serveSessions: opts.ServeSessions,
+	}
+	if err := b.startPermissions(ctx, time.Now()); err != nil {
+		cancel()
+		return nil, fmt.Errorf("expire old permission requests: %w", err)
 	}
 	if n, err := b.store.ResetProcessStates(ctx); err != nil {
 		cancel()
 		return nil, fmt.Errorf("reset process states: %w", err)
 	} else if n > 0 {
 		log.Info("reset process states left by an earlier run", "sessions", n)
+	}
+	if b.serveSessions != nil {
+		b.serveSessions(b.SessionHandler())
 	}
 	if err := b.kickPending(ctx); err != nil {
 		cancel()
@@ -117,6 +130,7 @@ func (b *Broker) Close() error {
 	wg.Wait()
 	b.wg.Wait()
 	b.closeStandby()
+	b.asks.bound.Wait() // every credential revoked, its file removed
 	return nil
 }
 

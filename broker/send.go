@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/switchboard-mcp/switchboard/models"
 )
 
@@ -19,6 +21,9 @@ type SendRequest struct {
 	NoWait bool
 	// Progress, when set, receives partial assistant text while waiting.
 	Progress func(text string)
+	// Elicit, when set, asks the waiting asker's MCP client (form
+	// elicitation); a team in forward mode uses it for its permissions.
+	Elicit func(ctx context.Context, params *mcp.ElicitParams) (*mcp.ElicitResult, error)
 }
 
 // Reply tells what became of a message.
@@ -36,8 +41,13 @@ type Reply struct {
 	Delivered  *time.Time           `json:"deliveredAt,omitempty"`
 	Finished   *time.Time           `json:"finishedAt,omitempty"`
 	Attempts   int                  `json:"attempts,omitempty"`
+	// Chain is the ask chain: the teams waiting, first asker first.
+	Chain    string `json:"chain,omitempty"`
+	ParentID uint64 `json:"parentId,omitempty"`
 	// TimedOut says the wait ended before the answer; the turn goes on.
 	TimedOut bool `json:"timedOut,omitempty"`
+	// Permissions are the tool-permission requests made while answering.
+	Permissions []Permission `json:"permissions,omitempty"`
 }
 
 func replyOf(m *models.Message) *Reply {
@@ -46,6 +56,7 @@ func replyOf(m *models.Message) *Reply {
 		Answer: m.Answer, Error: m.Error, SessionID: m.SessionID,
 		Duration: time.Duration(m.DurationMs) * time.Millisecond, DurationMS: m.DurationMs,
 		Created: m.CreatedAt, Delivered: m.DeliveredAt, Finished: m.FinishedAt, Attempts: m.Attempts,
+		Chain: m.Chain, ParentID: m.ParentID,
 	}
 }
 
@@ -59,23 +70,34 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	if err := b.checkText(req.Text); err != nil {
 		return nil, err
 	}
+	parent, chain, err := b.chainFor(ctx, req.From, req.To)
+	if err != nil {
+		return nil, err
+	}
 	p, err := b.pairFor(req.From, req.To)
 	if err != nil {
 		return nil, err
 	}
 	ttl := b.cfg.Settings.MessageTTL.Duration
-	m := &models.Message{FromTeam: req.From, ToTeam: req.To, Text: req.Text, Async: req.NoWait, ExpiresAt: time.Now().Add(ttl)}
+	m := &models.Message{FromTeam: req.From, ToTeam: req.To, Text: req.Text, Async: req.NoWait, ExpiresAt: time.Now().Add(ttl), ParentID: parent, Chain: chain}
 	var w *waiter
 	if err := b.store.EnqueueMessage(ctx, m); err != nil {
 		return nil, fmt.Errorf("queue message for %s: %w", req.To, err)
 	}
-	if !req.NoWait {
-		w = b.addWaiter(m.ID, req.Progress)
-		defer b.removeWaiter(m.ID, w)
+	if testAfterEnqueue != nil {
+		testAfterEnqueue(b, m)
 	}
 	p.poke()
 	if req.NoWait {
 		return replyOf(m), nil
+	}
+	w = b.addWaiter(m.ID, req.Progress, req.Elicit)
+	defer b.removeWaiter(m.ID, w)
+	// A worker already draining the queue may have finished the message
+	// between its commit and the line above, and told nobody: look once
+	// more now that a later finish is sure to reach w.
+	if cur, err := b.store.MessageByID(ctx, m.ID); err == nil && cur.Status.Final() {
+		return replyOf(cur), nil
 	}
 	var timeout <-chan time.Time
 	if req.Wait > 0 {
@@ -101,6 +123,10 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	return r, nil
 }
 
+// testAfterEnqueue, set by tests only, runs between a message's commit and
+// the registration of its waiter.
+var testAfterEnqueue func(b *Broker, m *models.Message)
+
 // Message returns what became of a message.
 func (b *Broker) Message(ctx context.Context, id uint64) (*Reply, error) {
 	m, err := b.store.MessageByID(ctx, id)
@@ -110,7 +136,9 @@ func (b *Broker) Message(ctx context.Context, id uint64) (*Reply, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read message %d: %w", id, err)
 	}
-	return replyOf(m), nil
+	r := replyOf(m)
+	r.Permissions = b.permissionsOf(ctx, id)
+	return r, nil
 }
 
 type waitResult struct {
@@ -121,10 +149,11 @@ type waitResult struct {
 type waiter struct {
 	done     chan waitResult
 	progress func(string)
+	elicit   elicitFunc
 }
 
-func (b *Broker) addWaiter(id uint64, progress func(string)) *waiter {
-	w := &waiter{done: make(chan waitResult, 1), progress: progress}
+func (b *Broker) addWaiter(id uint64, progress func(string), elicit elicitFunc) *waiter {
+	w := &waiter{done: make(chan waitResult, 1), progress: progress, elicit: elicit}
 	b.mu.Lock()
 	b.waiters[id] = append(b.waiters[id], w)
 	b.mu.Unlock()

@@ -41,6 +41,7 @@ type standby struct {
 	launch  string
 	started time.Time
 	owner   *pair         // set (under standbyPool.mu) when a pair adopts it
+	cred    *credential   // its ask-back credential, or nil
 	gone    chan struct{} // closed once its slot is released or passed on
 }
 
@@ -142,22 +143,40 @@ func (b *Broker) startStandby(t *configs.Team, gen int) {
 }
 
 // spawnStandby starts Claude for t under a new session id and warms it with a
-// local command that makes no API request.
+// local command that makes no API request. Its ask-back credential and its
+// permission prompts belong to a stand-in pair (from "", to t) until a pair
+// adopts it: both refuse anything while no message is being answered.
 func (b *Broker) spawnStandby(ctx context.Context, t *configs.Team) (*standby, error) {
 	host, err := b.hosts.For(t)
 	if err != nil {
 		return nil, fmt.Errorf("runner for team %s: %w", t.Name, err)
 	}
 	id := models.NewSessionID()
-	args := b.claudeArgs(t, host, id, false)
+	sb := &standby{team: t.Name, host: host, gone: make(chan struct{})}
+	standIn := &pair{key: pairKey{"", t.Name}, team: t, kick: make(chan struct{}, 1), state: models.ProcessIdle}
+	permit := func(ctx context.Context, req *toolPrompt) promptAnswer {
+		b.standby.mu.Lock()
+		owner := sb.owner
+		b.standby.mu.Unlock()
+		if owner == nil {
+			owner = standIn
+		}
+		return b.permit(ctx, owner, id, req)
+	}
+	args := b.claudeArgs(t, id, false)
+	cred, askArgs := b.issueCredential(ctx, standIn, host)
+	args = append(args, askArgs...)
 	spec := proc.Spec{Dir: t.Path, Command: host.Claude(), Args: args, Env: t.Env}
 	sctx, cancel := context.WithTimeout(ctx, b.cfg.Settings.SpawnTimeout.Duration)
 	defer cancel()
-	cl, err := startClaude(sctx, host, spec, id)
+	cl, err := startClaude(sctx, host, spec, id, permit)
 	if err != nil {
+		b.revoke(cred)
 		return nil, fmt.Errorf("start standby claude for team %s on %s: %w", t.Name, host.Where(), err)
 	}
-	sb := &standby{cl: cl, team: t.Name, host: host, launch: spec.Command + " " + strings.Join(args, " "), started: time.Now(), gone: make(chan struct{})}
+	b.bindCredential(cl, cred)
+	sb.cl, sb.cred = cl, cred
+	sb.launch, sb.started = spec.Command+" "+strings.Join(args, " "), time.Now()
 	wctx, wcancel := context.WithTimeout(ctx, t.EffectiveSessionInitTimeout(b.cfg.Settings))
 	defer wcancel()
 	res, err := cl.turn(wctx, warmCommand, 0, nil, nil)
@@ -166,6 +185,7 @@ func (b *Broker) spawnStandby(ctx context.Context, t *configs.Team) (*standby, e
 	}
 	if err != nil {
 		cl.stop(3 * time.Second)
+		b.revokeFor(cl)
 		b.removeStandbyFile(host, id)
 		return nil, fmt.Errorf("warm standby claude for team %s on %s: %w", t.Name, host.Where(), err)
 	}
@@ -188,9 +208,10 @@ func (b *Broker) watchStandby(sb *standby) {
 	}
 	s.mu.Unlock()
 	if owner != nil {
-		b.watch(owner, sb.cl)
+		b.watch(owner, sb.cl) // frees the slot and revokes the credential
 	} else {
 		b.releaseSlot()
+		b.revokeFor(sb.cl)
 	}
 	close(sb.gone)
 }
@@ -284,6 +305,13 @@ func (b *Broker) returnStandby(sb *standby) {
 // adoptStandby makes sb the pair's process; p.mu held, sess already carries
 // sb's session id.
 func (b *Broker) adoptStandby(p *pair, sb *standby, sess *models.Session) *claude {
+	if sb.cred != nil {
+		// The credential now acts for the pair's messages. Under asks.mu:
+		// every MCP request takes it (token check) before it reads c.p.
+		b.asks.mu.Lock()
+		sb.cred.p = p
+		b.asks.mu.Unlock()
+	}
 	p.cl = sb.cl
 	p.state = models.ProcessIdle
 	p.lastUsed = time.Now()
