@@ -277,3 +277,37 @@ func TestTranscriptSkipsLocalCommandLines(t *testing.T) {
 		t.Fatalf("entries %+v, want only the real question", got)
 	}
 }
+
+// A standby process's ask-back credential acts for the pair that adopts it:
+// once it answers web's message, asking web back is the loop it would be for
+// any process of web->api.
+func TestStandbyCredentialFollowsAdoptingPair(t *testing.T) {
+	h := newAskHarness(t, fakeBackend, nil, "", []string{"web", "api", "db"})
+	h.withStandby("api", 1)
+	sb := h.readyStandby("api", 1)[0]
+	if sb.cred == nil {
+		t.Fatal("the standby process has no ask-back credential")
+	}
+	url, token := mcpConfigOf(t, sb.cred)
+	cs := sessionClient(t, url, token)
+
+	parent := h.holdTurn("web", "api")
+	if cl := h.pairProcess("web", "api"); cl != sb.cl {
+		t.Fatal("web->api did not take the standby process")
+	}
+	if c := h.credential("web", "api"); c != sb.cred || c.team() != "api" {
+		t.Fatalf("the pair's credential is %p for team %s, want the standby's %p for api", c, c.team(), sb.cred)
+	}
+	text, isErr := call(t, cs, "send_message", map[string]any{"toTeam": "web", "message": "what did you mean?"})
+	if !isErr || !strings.Contains(text, "web → api → web") {
+		t.Fatalf("the adopted standby asking web back: %v %q, want the loop refused", isErr, text)
+	}
+	text, isErr = call(t, cs, "send_message", map[string]any{"toTeam": "db", "message": "REPLY v2"})
+	if isErr || text != "v2" {
+		t.Fatalf("the adopted standby asking db: %v %q", isErr, text)
+	}
+	msgs, err := h.store.ListMessages(context.Background(), models.MessageFilter{FromTeam: "api", ToTeam: "db", Limit: 1})
+	if err != nil || len(msgs) != 1 || msgs[0].ParentID != parent {
+		t.Fatalf("api->db message %+v, %v; want parent %d", msgs, err, parent)
+	}
+}
