@@ -54,6 +54,8 @@ type Broker struct {
 	idlePulse chan struct{} // a process became idle or stopped
 	full      storeHealth   // the store refused writes: disk full
 
+	standby standbyPool // standby.go
+
 	mu      sync.Mutex
 	pairs   map[pairKey]*pair
 	waiters map[uint64][]*waiter
@@ -111,6 +113,7 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 	}
 	b.wg.Add(1)
 	go b.healthLoop()
+	b.fillAllStandby()
 	return b, nil
 }
 
@@ -134,6 +137,7 @@ func (b *Broker) Close() error {
 	}
 	wg.Wait()
 	b.wg.Wait()
+	b.closeStandby()
 	b.asks.bound.Wait() // every credential revoked, its file removed
 	return nil
 }
@@ -215,6 +219,7 @@ func (b *Broker) healthLoop() {
 
 func (b *Broker) healthCheck(ctx context.Context) {
 	now := time.Now()
+	b.expireStandby(now)
 	b.mu.Lock()
 	pairs := make([]*pair, 0, len(b.pairs))
 	for _, p := range b.pairs {
@@ -275,6 +280,9 @@ func (b *Broker) pulse() {
 
 // evictOne stops the least recently used idle process other than self's.
 func (b *Broker) evictOne(self *pair) bool {
+	if b.evictStandby() {
+		return true
+	}
 	b.mu.Lock()
 	var victim *pair
 	var oldest time.Time

@@ -132,8 +132,7 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair, reserve bool) (cl *
 	if reserve {
 		p.busy = true
 	}
-	var created bool
-	sess, created, err = b.store.GetOrCreateSession(ctx, p.key.from, p.key.to)
+	sess, created, sb, err := b.sessionFor(ctx, p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("session for %s: %w", p.key, err)
 	}
@@ -143,6 +142,9 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair, reserve bool) (cl *
 	if p.cl != nil {
 		// Died, or its session was rebooted: make sure it is gone first.
 		p.stopLocked(b, "replaced")
+	}
+	if sb != nil {
+		return b.adoptStandby(p, sb, sess), sess, nil
 	}
 	host, err := b.hosts.For(p.team)
 	if err != nil {

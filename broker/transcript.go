@@ -51,12 +51,19 @@ func parseTranscript(data []byte) []Entry {
 			continue
 		}
 		text := contentText(line.Message.Content)
-		if text == "" {
+		if text == "" || isLocalCommand(text) {
 			continue
 		}
 		out = append(out, Entry{Role: line.Type, Text: text, Time: line.Timestamp})
 	}
 	return out
+}
+
+// isLocalCommand reports a user line recording a slash command Claude Code
+// ran itself (a standby's warm-up /cost, /compact): not a message. Claude
+// Code 2.1.332 writes it without isMeta.
+func isLocalCommand(text string) bool {
+	return strings.HasPrefix(text, "<command-name>") || strings.HasPrefix(text, "<local-command-")
 }
 
 // contentText extracts the text of a message content that is either a plain
