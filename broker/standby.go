@@ -72,8 +72,8 @@ func (b *Broker) Standby(team string) int {
 
 // fillAllStandby starts the standby processes every team asks for.
 func (b *Broker) fillAllStandby() {
-	for _, name := range b.cfg.TeamNames() {
-		if t, ok := b.cfg.Team(name); ok {
+	for _, name := range b.config().TeamNames() {
+		if t, ok := b.config().Team(name); ok {
 			b.fillStandby(t)
 		}
 	}
@@ -81,7 +81,7 @@ func (b *Broker) fillAllStandby() {
 
 // fillStandby starts as many processes as team lacks, in the background.
 func (b *Broker) fillStandby(t *configs.Team) {
-	want := t.EffectiveStandby(b.cfg.Settings)
+	want := t.EffectiveStandby(b.config().Settings)
 	if want <= 0 {
 		return
 	}
@@ -167,7 +167,7 @@ func (b *Broker) spawnStandby(ctx context.Context, t *configs.Team) (*standby, e
 	cred, askArgs := b.issueCredential(ctx, standIn, host)
 	args = append(args, askArgs...)
 	spec := proc.Spec{Dir: t.Path, Command: host.Claude(), Args: args, Env: t.Env}
-	sctx, cancel := context.WithTimeout(ctx, b.cfg.Settings.SpawnTimeout.Duration)
+	sctx, cancel := context.WithTimeout(ctx, b.config().Settings.SpawnTimeout.Duration)
 	defer cancel()
 	cl, err := startClaude(sctx, host, spec, id, permit)
 	if err != nil {
@@ -177,7 +177,7 @@ func (b *Broker) spawnStandby(ctx context.Context, t *configs.Team) (*standby, e
 	b.bindCredential(cl, cred)
 	sb.cl, sb.cred = cl, cred
 	sb.launch, sb.started = spec.Command+" "+strings.Join(args, " "), time.Now()
-	wctx, wcancel := context.WithTimeout(ctx, t.EffectiveSessionInitTimeout(b.cfg.Settings))
+	wctx, wcancel := context.WithTimeout(ctx, t.EffectiveSessionInitTimeout(b.config().Settings))
 	defer wcancel()
 	res, err := cl.turn(wctx, warmCommand, 0, nil, nil)
 	if err == nil && res.IsError {
@@ -248,7 +248,7 @@ func (b *Broker) removeStandbyFile(host Host, sessionID string) {
 // a pair that has none takes a ready standby process of its team, if any,
 // and its record gets that process's session id. The caller adopts sb.
 func (b *Broker) sessionFor(ctx context.Context, p *pair) (sess *models.Session, created bool, sb *standby, err error) {
-	if p.team.EffectiveStandby(b.cfg.Settings) <= 0 {
+	if p.team.EffectiveStandby(b.config().Settings) <= 0 {
 		sess, created, err = b.store.GetOrCreateSession(ctx, p.key.from, p.key.to)
 		return sess, created, nil, err
 	}
@@ -355,11 +355,11 @@ func (b *Broker) expireStandby(now time.Time) {
 	s.mu.Lock()
 	var old []*standby
 	for team, list := range s.ready {
-		t, ok := b.cfg.Team(team)
+		t, ok := b.config().Team(team)
 		if !ok {
 			continue
 		}
-		idle := t.EffectiveIdleTimeout(b.cfg.Settings)
+		idle := t.EffectiveIdleTimeout(b.config().Settings)
 		for _, sb := range list {
 			if idle > 0 && now.Sub(sb.started) > idle {
 				old = append(old, sb)
@@ -396,7 +396,7 @@ func (b *Broker) retireStandby(team string) {
 		}()
 	}
 	wg.Wait()
-	if t, ok := b.cfg.Team(team); ok {
+	if t, ok := b.config().Team(team); ok {
 		b.fillStandby(t)
 	}
 }
