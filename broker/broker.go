@@ -47,6 +47,8 @@ type Broker struct {
 	slots     chan struct{} // one token per live process (maxProcesses)
 	idlePulse chan struct{} // a process became idle or stopped
 
+	events changes // Changes subscribers
+
 	mu      sync.Mutex
 	pairs   map[pairKey]*pair
 	waiters map[uint64][]*waiter
@@ -200,6 +202,7 @@ func (b *Broker) healthCheck(ctx context.Context) {
 	if n, err := b.store.ExpireMessages(ctx, now); err != nil {
 		b.log.Error("expire queued messages", "err", err)
 	} else if n > 0 {
+		b.changed()
 		b.log.Warn("queued messages expired undelivered", "count", n)
 	}
 	if err := b.kickPending(ctx); err != nil {

@@ -94,6 +94,7 @@ func (p *pair) stopLocked(b *Broker, reason string) {
 }
 
 func (b *Broker) setProcessState(sessionID string, s models.ProcessState) {
+	defer b.changed()
 	if err := b.store.SetProcessState(context.Background(), sessionID, s); err != nil && !errors.Is(err, models.ErrNotFound) {
 		b.log.Warn("record process state", "session", sessionID, "state", s, "err", err)
 	}
@@ -206,5 +207,6 @@ func (b *Broker) watch(p *pair, cl *claude) {
 		p.state = models.ProcessStopped
 	}
 	p.mu.Unlock()
+	b.changed()
 	b.log.Debug("claude exited", "pair", p.key, "session", cl.sessionID, "err", cl.err)
 }

@@ -202,6 +202,7 @@ func (b *Broker) idle(p *pair, cl *claude) {
 	}
 	p.mu.Unlock()
 	b.pulse()
+	b.changed()
 }
 
 // runTurn runs one turn, interrupting it when it outlasts the turn limit.
