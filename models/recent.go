@@ -71,3 +71,25 @@ func (s *Store) recentQuery(ctx context.Context, f RecentFilter) (*gorm.DB, erro
 	return q.Where("id IN ("+fromSQL+" UNION "+toSQL+")", append(fromArgs, toArgs...)...).
 		Order("id DESC").Limit(limit), nil
 }
+
+// QueueDepths counts the queued messages of every pair that has any: what
+// a live view shows as each pair's queue. It reads idx_messages_status's
+// queued range only, however many messages the store has answered.
+func (s *Store) QueueDepths(ctx context.Context) (map[Pair]int64, error) {
+	var rows []struct {
+		FromTeam, ToTeam string
+		N                int64
+	}
+	err := s.db.WithContext(ctx).Model(&Message{}).
+		Select("from_team, to_team, COUNT(*) AS n").
+		Where("status = ?", MessageQueued).
+		Group("from_team, to_team").Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("queue depths: %w", err)
+	}
+	out := make(map[Pair]int64, len(rows))
+	for _, r := range rows {
+		out[Pair{From: r.FromTeam, To: r.ToTeam}] = r.N
+	}
+	return out, nil
+}

@@ -113,3 +113,30 @@ func TestRecentMessagesUsesIndexes(t *testing.T) {
 		check(t, s)
 	})
 }
+
+func TestQueueDepths(t *testing.T) {
+	eachBackend(t, func(t *testing.T, newStore func(testing.TB) *Store) {
+		ctx := context.Background()
+		s := newStore(t)
+		enqueue(t, s, &Message{FromTeam: "web", ToTeam: "api", Text: "a"})
+		enqueue(t, s, &Message{FromTeam: "web", ToTeam: "api", Text: "b"})
+		c := enqueue(t, s, &Message{FromTeam: "cli", ToTeam: "api", Text: "c"})
+		enqueue(t, s, &Message{FromTeam: "cli", ToTeam: "db", Text: "d"})
+		if _, err := s.FinishMessage(ctx, c.ID, MessageAnswered, "ok", "", time.Now(), 0); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.QueueDepths(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[Pair]int64{{From: "web", To: "api"}: 2, {From: "cli", To: "db"}: 1}
+		if len(got) != len(want) {
+			t.Fatalf("QueueDepths = %v, want %v", got, want)
+		}
+		for k, n := range want {
+			if got[k] != n {
+				t.Errorf("QueueDepths[%v] = %d, want %d (all: %v)", k, got[k], n, got)
+			}
+		}
+	})
+}
