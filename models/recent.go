@@ -93,3 +93,19 @@ func (s *Store) QueueDepths(ctx context.Context) (map[Pair]int64, error) {
 	}
 	return out, nil
 }
+
+// RecentPermissionDecisions returns the newest decided (allowed, denied or
+// expired) permission requests, newest first, at most limit (zero or less
+// means DefaultRecentLimit, never more than MaxRecentLimit).
+func (s *Store) RecentPermissionDecisions(ctx context.Context, limit int) ([]PermissionRequest, error) {
+	if limit <= 0 {
+		limit = DefaultRecentLimit
+	}
+	var out []PermissionRequest
+	err := s.db.WithContext(ctx).Where("status <> ?", PermissionPending).
+		Order("id DESC").Limit(min(limit, MaxRecentLimit)).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("recent permission decisions: %w", err)
+	}
+	return out, nil
+}

@@ -140,3 +140,28 @@ func TestQueueDepths(t *testing.T) {
 		}
 	})
 }
+
+func TestRecentPermissionDecisions(t *testing.T) {
+	eachBackend(t, func(t *testing.T, newStore func(testing.TB) *Store) {
+		ctx := context.Background()
+		s := newStore(t)
+		var ids []uint64
+		for i := range 4 {
+			p := &PermissionRequest{MessageID: 1, SessionID: "s", FromTeam: "web", ToTeam: "api", RequestID: fmt.Sprint(i), Tool: "Write", Mode: PermissionAsk}
+			mustDo(t, s.CreatePermissionRequest(ctx, p))
+			ids = append(ids, p.ID)
+		}
+		for _, id := range []uint64{ids[0], ids[2], ids[3]} {
+			if _, err := s.DecidePermission(ctx, id, id != ids[2], "user", ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.RecentPermissionDecisions(ctx, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].ID != ids[3] || got[1].ID != ids[2] || got[1].Status != PermissionDenied || got[1].DecidedBy != "user" {
+			t.Errorf("RecentPermissionDecisions(2) = %+v; want requests %d (allowed) and %d (denied by user)", got, ids[3], ids[2])
+		}
+	})
+}
