@@ -133,6 +133,12 @@ func TestDashboardInBrowserAgainstDaemon(t *testing.T) {
 	jsEval[any](t, ctx, `(() => { const s = document.getElementById('s-pair'); s.value = 'web>api'; s.dispatchEvent(new Event('change')); })()`)
 	waitJS(t, ctx, "session loaded", `document.querySelectorAll('#session .entry').length >= 2`)
 
+	// The views as a user sees them with a second question under way.
+	asked2 := make(chan result, 1)
+	go func() {
+		asked2 <- w.run("", "ask", "--from", "api", "web", "SLEEP 6s\nWhich fields does the orders page show?")
+	}()
+	waitJS(t, ctx, "api>web answering", `document.querySelector('.pair[data-key="api>web"] .state')?.textContent === 'answering'`)
 	for _, view := range []string{"teams", "messages", "session", "logs", "permissions"} {
 		jsEval[any](t, ctx, `location.hash = '#`+view+`'; window.scrollTo(0, 0)`)
 		waitJS(t, ctx, view+" shown", `!document.getElementById('view-`+view+`').hidden`)
@@ -142,6 +148,9 @@ func TestDashboardInBrowserAgainstDaemon(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+	if r := <-asked2; r.code != 0 {
+		t.Errorf("second ask: exit %d, %q", r.code, r.stderr)
 	}
 }
 
