@@ -46,6 +46,7 @@ type Broker struct {
 
 	slots     chan struct{} // one token per live process (maxProcesses)
 	idlePulse chan struct{} // a process became idle or stopped
+	full      storeHealth   // the store refused writes: disk full
 
 	events changes // Changes subscribers
 

@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,6 +57,8 @@ type claude struct {
 	events chan event    // closed when stdout ends
 	done   chan struct{} // closed when the process has exited
 	err    error         // exit error, valid after done
+	// readErr, valid once events is closed, says why reading stopped early.
+	readErr error
 
 	writeMu sync.Mutex
 	nextReq int
@@ -99,19 +99,10 @@ func startClaude(ctx context.Context, r proc.Runner, spec proc.Spec, sessionID s
 
 func (c *claude) read() {
 	defer close(c.events)
-	br := bufio.NewReaderSize(c.p.Stdout(), 64*1024)
-	for {
-		line, err := br.ReadBytes('\n')
-		line = bytes.TrimSpace(line)
-		if len(line) > 0 {
-			var e event
-			if json.Unmarshal(line, &e) == nil && e.Type != "" {
-				c.events <- e
-			}
-		}
-		if err != nil {
-			return
-		}
+	err := readEvents(c.p.Stdout(), maxLineBytes, func(e event) { c.events <- e })
+	if errors.Is(err, errLineTooLong) {
+		c.readErr = err
+		_ = c.p.Kill()
 	}
 }
 
@@ -201,6 +192,9 @@ func (c *claude) await(ctx context.Context, initTimeout time.Duration, started f
 			return turnResult{}, fmt.Errorf("%w within sessionInitTimeout %s", errNoInit, initTimeout)
 		case e, ok := <-c.events:
 			if !ok {
+				if c.readErr != nil {
+					return turnResult{}, c.readErr
+				}
 				return turnResult{}, c.exitError(io.ErrUnexpectedEOF)
 			}
 			initC = nil

@@ -69,14 +69,21 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	if err := b.store.EnqueueMessage(ctx, m); err != nil {
 		return nil, fmt.Errorf("queue message for %s: %w", req.To, err)
 	}
-	if !req.NoWait {
-		w = b.addWaiter(m.ID, req.Progress)
-		defer b.removeWaiter(m.ID, w)
+	if testAfterEnqueue != nil {
+		testAfterEnqueue(b, m)
 	}
 	p.poke()
 	b.changed()
 	if req.NoWait {
 		return replyOf(m), nil
+	}
+	w = b.addWaiter(m.ID, req.Progress)
+	defer b.removeWaiter(m.ID, w)
+	// A worker already draining the queue may have finished the message
+	// between its commit and the line above, and told nobody: look once
+	// more now that a later finish is sure to reach w.
+	if cur, err := b.store.MessageByID(ctx, m.ID); err == nil && cur.Status.Final() {
+		return replyOf(cur), nil
 	}
 	var timeout <-chan time.Time
 	if req.Wait > 0 {
@@ -101,6 +108,10 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	r.TimedOut = !cur.Status.Final()
 	return r, nil
 }
+
+// testAfterEnqueue, set by tests only, runs between a message's commit and
+// the registration of its waiter.
+var testAfterEnqueue func(b *Broker, m *models.Message)
 
 // Message returns what became of a message.
 func (b *Broker) Message(ctx context.Context, id uint64) (*Reply, error) {

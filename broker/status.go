@@ -92,6 +92,7 @@ func (b *Broker) teamStatus(ctx context.Context, name string) TeamStatus {
 	t, _ := b.cfg.Team(name)
 	st := TeamStatus{TeamInfo: TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path}, Sessions: []PairStatus{}}
 	st.Reachable, st.Problem = b.reachable(ctx, t)
+	st.Problem = join(st.Problem, b.StoreProblem())
 	filter := models.SessionFilter{ToTeam: name}
 	n, err := b.store.CountSessions(ctx, filter)
 	if err != nil {
@@ -117,6 +118,9 @@ func (b *Broker) teamStatus(ctx context.Context, name string) TeamStatus {
 }
 
 func join(a, b string) string {
+	if b == "" {
+		return a
+	}
 	if a == "" {
 		return b
 	}

@@ -67,7 +67,7 @@ type SendArgs struct {
 	ToTeams  []string `json:"toTeams,omitempty" jsonschema:"several teams to ask in parallel, instead of toTeam"`
 	Message  string   `json:"message" jsonschema:"the question or message text"`
 	FromTeam string   `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
-	Timeout  *int64   `json:"timeout,omitempty" jsonschema:"milliseconds to wait; absent: responseTimeout, 0: no limit, -1: return a messageId at once"`
+	Timeout  *int64   `json:"timeout,omitempty" jsonschema:"milliseconds to wait, at most 86400000 (24h); absent: responseTimeout, 0: no limit, -1: return a messageId at once"`
 }
 
 func textResult(text string, structured any) *mcp.CallToolResult {
@@ -90,6 +90,9 @@ func (t *tools) sendTool(s *mcp.Server) {
 	mcp.AddTool(s, &ask, t.send)
 }
 
+// maxTimeoutMS is the longest wait a timeout may ask for: 24 hours.
+const maxTimeoutMS = 24 * 60 * 60 * 1000
+
 func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs) (*mcp.CallToolResult, any, error) {
 	from := t.from(in.FromTeam)
 	wait := t.b.cfg.Settings.ResponseTimeout.Duration
@@ -100,6 +103,10 @@ func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs)
 			noWait = true
 		case *in.Timeout < -1:
 			return nil, nil, fmt.Errorf("timeout %d is not valid: use milliseconds, 0 to wait without limit or -1 to return at once", *in.Timeout)
+		case *in.Timeout > maxTimeoutMS:
+			// Past this the conversion to a Duration overflows (and a wait
+			// longer than a day is better done with -1 and message_status).
+			return nil, nil, fmt.Errorf("timeout %d ms is over the maximum %d ms (24h): use 0 to wait without limit, or -1 and message_status", *in.Timeout, int64(maxTimeoutMS))
 		default:
 			wait = time.Duration(*in.Timeout) * time.Millisecond
 		}

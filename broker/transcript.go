@@ -86,11 +86,12 @@ func contentText(raw json.RawMessage) string {
 }
 
 // recoverAnswer looks in a transcript for a message the broker wrote before
-// it went down. delivered says whether Claude recorded the message; answer is
-// the last assistant text after it, when Claude finished answering.
-func recoverAnswer(entries []Entry, marker string) (delivered bool, answer string) {
+// it went down: a user entry whose text ours accepts (see wroteHeader).
+// delivered says whether Claude recorded the message; answer is the last
+// assistant text after it, when Claude finished answering.
+func recoverAnswer(entries []Entry, ours func(text string) bool) (delivered bool, answer string) {
 	for i, e := range entries {
-		if e.Role != "user" || !strings.Contains(e.Text, marker) {
+		if e.Role != "user" || !ours(e.Text) {
 			continue
 		}
 		delivered = true

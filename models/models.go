@@ -106,6 +106,11 @@ type Message struct {
 	DeliveredAt *time.Time
 	FinishedAt  *time.Time
 	DurationMs  int64
+	// Nonce is a random token (set by EnqueueMessage) that the broker
+	// writes into the header it puts before the text Claude receives, so
+	// crash recovery can tell its own header from the same words typed
+	// inside a message body. Rows from before it existed have "".
+	Nonce string `gorm:"not null;default:''"`
 }
 
 // Pair names a (from, to) team pair.
