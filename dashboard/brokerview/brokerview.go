@@ -86,7 +86,7 @@ func (v *View) Teams(ctx context.Context) ([]dashboard.Team, error) {
 			key := models.Pair{From: ps.From, To: ps.To}
 			seen[key] = true
 			p := dashboard.Pair{From: ps.From, To: ps.To, SessionID: ps.SessionID, State: stateOf(ps.State), PID: ps.PID, Turns: ps.MessageCount, Queue: int(queues[key])}
-			if waiting[key] && p.State == dashboard.StateAnswering {
+			if waiting(ps) && p.State == dashboard.StateAnswering {
 				p.State = dashboard.StateWaitingForPermission
 			}
 			if ps.LastUsed != nil {
@@ -235,6 +235,13 @@ func (v *View) Changes() (<-chan struct{}, func()) {
 		lsig, lstop = v.logs.Changes()
 	}
 	out := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case out <- struct{}{}:
+		default:
+		}
+	}
+	pstop := v.permissionChanges(poke)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -250,15 +257,13 @@ func (v *View) Changes() (<-chan struct{}, func()) {
 				}
 			case <-lsig:
 			}
-			select {
-			case out <- struct{}{}:
-			default:
-			}
+			poke()
 		}
 	}()
 	var once sync.Once
 	return out, func() {
 		once.Do(func() {
+			pstop()
 			close(done)
 			wg.Wait()
 			bstop()

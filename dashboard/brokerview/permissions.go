@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/switchboard-mcp/switchboard/broker"
+
 	"github.com/switchboard-mcp/switchboard/dashboard"
 	"github.com/switchboard-mcp/switchboard/models"
 )
@@ -55,19 +57,21 @@ func requestOf(r *models.PermissionRequest, timeout time.Duration) dashboard.Per
 	return pr
 }
 
-// waitingPairs are the pairs with a pending permission request: their turn
-// waits for an operator.
-func (v *View) waitingPairs(ctx context.Context) map[models.Pair]bool {
-	out := make(map[models.Pair]bool)
-	pending, err := v.store.PendingPermissions(ctx, "")
-	if err != nil {
-		return out
+// waitingPairs reports whether a pair's turn waits for an operator: it
+// has a pending permission request.
+func (v *View) waitingPairs(ctx context.Context) func(broker.PairStatus) bool {
+	set := make(map[models.Pair]bool)
+	if pending, err := v.store.PendingPermissions(ctx, ""); err == nil {
+		for _, r := range pending {
+			set[models.Pair{From: r.FromTeam, To: r.ToTeam}] = true
+		}
 	}
-	for _, r := range pending {
-		out[models.Pair{From: r.FromTeam, To: r.ToTeam}] = true
-	}
-	return out
+	return func(ps broker.PairStatus) bool { return set[models.Pair{From: ps.From, To: ps.To}] }
 }
+
+// permissionChanges would signal on permission requests created or
+// decided; this broker has no such hook yet, and the page's poll covers it.
+func (v *View) permissionChanges(func()) (stop func()) { return func() {} }
 
 // Decide answers a pending request as the operator.
 func (v *View) Decide(ctx context.Context, id string, allow bool, reason string) error {
