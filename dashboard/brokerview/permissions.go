@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/switchboard-mcp/switchboard/broker"
-
 	"github.com/switchboard-mcp/switchboard/dashboard"
 	"github.com/switchboard-mcp/switchboard/models"
 )
