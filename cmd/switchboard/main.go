@@ -129,6 +129,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.initCommand(),
 		a.dashboardCommand(),
 	)
+	root.AddCommand(a.approvalsCommands()...)
 	return root
 }
 
