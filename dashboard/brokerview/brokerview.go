@@ -241,7 +241,6 @@ func (v *View) Changes() (<-chan struct{}, func()) {
 		default:
 		}
 	}
-	pstop := v.permissionChanges(poke)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -263,7 +262,6 @@ func (v *View) Changes() (<-chan struct{}, func()) {
 	var once sync.Once
 	return out, func() {
 		once.Do(func() {
-			pstop()
 			close(done)
 			wg.Wait()
 			bstop()

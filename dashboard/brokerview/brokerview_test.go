@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/broker"
 	"github.com/switchboard-mcp/switchboard/dashboard"
 	"github.com/switchboard-mcp/switchboard/dashboard/brokerview"
+	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 	"github.com/switchboard-mcp/switchboard/internal/poll"
 )
 
@@ -203,3 +206,57 @@ func sessionOf(teams []dashboard.Team, from, to string) string {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// A tool use in ask mode waits for the operator: the pair shows it, the
+// request is listed with its deadline, approving it from the page lets the
+// turn finish, and the decision is listed as the operator's.
+func TestApprovePermissionFromDashboard(t *testing.T) {
+	e := newEnv(t, "api", "db")
+	path := filepath.Join(e.root, "teams", "api", "approved.txt")
+	q, err := e.b.Send(context.Background(), broker.SendRequest{From: "web", To: "api", Text: fakeapi.Tool("Write", map[string]string{"file_path": path, "content": "hi"}), NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var perms dashboard.Permissions
+	poll.Until(t, "a pending Write request", func() bool {
+		e.get(t, "/api/permissions", &perms)
+		return len(perms.Pending) == 1
+	})
+	p := perms.Pending[0]
+	if p.Tool != "Write" || p.From != "web" || p.To != "api" || p.Team != "api" || p.MessageID != itoa(q.MessageID) ||
+		!strings.Contains(p.Input, "approved.txt") || !p.Deadline.Equal(p.Created.Add(10*time.Minute)) {
+		t.Errorf("pending request = %+v", p)
+	}
+	var teams []dashboard.Team
+	e.get(t, "/api/teams", &teams)
+	if pr, _ := pairOf(teams, "web", "api"); pr.State != dashboard.StateWaitingForPermission {
+		t.Errorf("web->api while its Write waits: %+v, want waiting-for-permission", pr)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("the file exists before the approval")
+	}
+
+	if code, out := e.post(t, "/api/decide", `{"id":"`+p.ID+`","allow":true}`); code != http.StatusOK {
+		t.Fatalf("decide: %d %v", code, out)
+	}
+	var msgs []dashboard.Message
+	poll.Until(t, "the turn finished after the approval", func() bool {
+		e.get(t, "/api/messages?team=api", &msgs)
+		return len(msgs) == 1 && msgs[0].Status == "answered"
+	})
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("approved, but no file: %v", err)
+	}
+	e.get(t, "/api/permissions", &perms)
+	if len(perms.Pending) != 0 || len(perms.Recent) != 1 || !perms.Recent[0].Allow || perms.Recent[0].DecidedBy != brokerview.Operator {
+		t.Errorf("after approving: %+v, want one allowed decision by %s", perms, brokerview.Operator)
+	}
+	e.get(t, "/api/teams", &teams)
+	if pr, _ := pairOf(teams, "web", "api"); pr.State != dashboard.StateIdle {
+		t.Errorf("web->api after the turn: %+v, want idle", pr)
+	}
+	// Deciding again says how it ended.
+	if code, out := e.post(t, "/api/decide", `{"id":"`+p.ID+`","allow":false}`); code == http.StatusOK || !strings.Contains(out["error"].(string), "no longer pending") {
+		t.Errorf("second decision: %d %v", code, out)
+	}
+}

@@ -2,7 +2,6 @@ package brokerview
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/switchboard-mcp/switchboard/broker"
@@ -13,14 +12,10 @@ import (
 // recentDecisions is how many decided requests the page lists.
 const recentDecisions = 50
 
-// ErrDecideUnavailable is what Decide returns until the broker can hand a
-// decision to the Claude process that waits for it.
-var ErrDecideUnavailable = errors.New("deciding permission requests from the dashboard is not available yet in this build; answer them with the team's grantPermission setting")
-
-// Permissions lists the pending requests and the recent decisions, from the
-// store's permission rows.
+// Permissions lists the pending requests (the broker's permissions_pending)
+// and the recent decisions (the store's rows).
 func (v *View) Permissions(ctx context.Context) (dashboard.Permissions, error) {
-	pending, err := v.store.PendingPermissions(ctx, "")
+	pending, err := v.b.PendingPermissions(ctx, "")
 	if err != nil {
 		return dashboard.Permissions{}, err
 	}
@@ -32,11 +27,15 @@ func (v *View) Permissions(ctx context.Context) (dashboard.Permissions, error) {
 	out := dashboard.Permissions{Pending: []dashboard.PermissionRequest{}, Recent: []dashboard.PermissionDecision{}}
 	// Newest first, as the page lists them.
 	for i := len(pending) - 1; i >= 0; i-- {
-		out.Pending = append(out.Pending, requestOf(&pending[i], timeout))
+		p := &pending[i]
+		out.Pending = append(out.Pending, request(p.ID, p.MessageID, p.From, p.To, p.Tool, p.Input, p.Created, timeout))
 	}
 	for i := range decided {
 		r := &decided[i]
-		d := dashboard.PermissionDecision{PermissionRequest: requestOf(r, timeout), Allow: r.Status == models.PermissionAllowed, Reason: r.Reason, DecidedBy: r.DecidedBy}
+		d := dashboard.PermissionDecision{
+			PermissionRequest: request(r.ID, r.MessageID, r.FromTeam, r.ToTeam, r.Tool, r.Input, r.CreatedAt, timeout),
+			Allow:             r.Status == models.PermissionAllowed, Reason: r.Reason, DecidedBy: r.DecidedBy,
+		}
 		if r.DecidedAt != nil {
 			d.Decided = *r.DecidedAt
 		}
@@ -45,37 +44,30 @@ func (v *View) Permissions(ctx context.Context) (dashboard.Permissions, error) {
 	return out, nil
 }
 
-func requestOf(r *models.PermissionRequest, timeout time.Duration) dashboard.PermissionRequest {
+func request(id, msg uint64, from, to, tool, input string, created time.Time, timeout time.Duration) dashboard.PermissionRequest {
 	pr := dashboard.PermissionRequest{
-		ID: itoa(r.ID), Team: r.ToTeam, From: r.FromTeam, To: r.ToTeam, MessageID: itoa(r.MessageID),
-		Tool: r.Tool, Input: clip(r.Input, 400), Created: r.CreatedAt,
+		ID: itoa(id), Team: to, From: from, To: to, MessageID: itoa(msg),
+		Tool: tool, Input: clip(input, 400), Created: created,
 	}
 	if timeout > 0 {
-		pr.Deadline = r.CreatedAt.Add(timeout)
+		pr.Deadline = created.Add(timeout)
 	}
 	return pr
 }
 
-// waitingPairs reports whether a pair's turn waits for an operator: it
-// has a pending permission request.
-func (v *View) waitingPairs(ctx context.Context) func(broker.PairStatus) bool {
-	set := make(map[models.Pair]bool)
-	if pending, err := v.store.PendingPermissions(ctx, ""); err == nil {
-		for _, r := range pending {
-			set[models.Pair{From: r.FromTeam, To: r.ToTeam}] = true
-		}
-	}
-	return func(ps broker.PairStatus) bool { return set[models.Pair{From: ps.From, To: ps.To}] }
+// waitingPairs reports whether a pair's Claude waits for a permission
+// decision, as team_status says.
+func (v *View) waitingPairs(context.Context) func(broker.PairStatus) bool {
+	return func(ps broker.PairStatus) bool { return ps.Waiting != nil }
 }
 
-// permissionChanges would signal on permission requests created or
-// decided; this broker has no such hook yet, and the page's poll covers it.
-func (v *View) permissionChanges(func()) (stop func()) { return func() {} }
-
-// Decide answers a pending request as the operator.
+// Decide answers a pending request as the operator, as permissions_decide
+// does.
 func (v *View) Decide(ctx context.Context, id string, allow bool, reason string) error {
-	if _, err := parseID(id); err != nil {
+	n, err := parseID(id)
+	if err != nil {
 		return err
 	}
-	return ErrDecideUnavailable
+	_, err = v.b.DecidePermission(ctx, n, allow, Operator, reason)
+	return err
 }
