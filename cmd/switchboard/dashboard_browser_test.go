@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -75,8 +77,10 @@ func waitJS(t *testing.T, ctx context.Context, what, js string) {
 // URL `switchboard dashboard` prints opens it, two teams show, a question
 // asked with `switchboard ask` makes its pair go answering then idle and
 // appears with its answer, all without a reload; without the token the
-// browser gets 401. Every view is captured into the test's temp dir
-// (UPDATE_SCREENSHOT=1 refreshes docs/dashboard.png from it).
+// browser gets 401; a Write in ask mode is approved with one click and its
+// turn finishes. Every view is captured into the test's temp dir
+// (UPDATE_SCREENSHOT=1 refreshes docs/dashboard.png with the Teams view
+// while one pair answers and another waits for a permission).
 func TestDashboardInBrowserAgainstDaemon(t *testing.T) {
 	w := newWorld(t, "web", "api") // first, so its cleanup runs after the browser's
 	ctx := browser(t)
@@ -133,24 +137,53 @@ func TestDashboardInBrowserAgainstDaemon(t *testing.T) {
 	jsEval[any](t, ctx, `(() => { const s = document.getElementById('s-pair'); s.value = 'web>api'; s.dispatchEvent(new Event('change')); })()`)
 	waitJS(t, ctx, "session loaded", `document.querySelectorAll('#session .entry').length >= 2`)
 
-	// The views as a user sees them with a second question under way.
+	// A Write in ask mode waits for the operator: the pair says so, the
+	// request shows with its countdown, one click approves it and the turn
+	// finishes.
+	// Meanwhile web answers a question of api's.
 	asked2 := make(chan result, 1)
 	go func() {
-		asked2 <- w.run("", "ask", "--from", "api", "web", "SLEEP 6s\nWhich fields does the orders page show?")
+		asked2 <- w.run("", "ask", "--from", "api", "web", "SLEEP 8s\nWhich fields does the orders page show?")
 	}()
 	waitJS(t, ctx, "api>web answering", `document.querySelector('.pair[data-key="api>web"] .state')?.textContent === 'answering'`)
+	msg, path := writeTool(w.teamDir("api"), "approved.txt")
+	asked3 := make(chan result, 1)
+	go func() { asked3 <- w.run("", "ask", "--from", "web", "api", msg) }()
+	jsEval[any](t, ctx, `location.hash = '#teams'`)
+	waitJS(t, ctx, "web>api waiting for permission", pairState+` === 'waiting for permission'`)
+	png := shot(t, ctx, "teams-waiting")
+	if os.Getenv("UPDATE_SCREENSHOT") == "1" {
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "dashboard.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jsEval[any](t, ctx, `location.hash = '#permissions'`)
+	pending := `#pending [data-key="1"]`
+	waitJS(t, ctx, "the pending Write", `document.querySelector('`+pending+`')?.innerText.includes('Write')`)
+	waitJS(t, ctx, "its countdown", `document.querySelector('`+pending+` .countdown')?.textContent.startsWith('denies in ')`)
+	shot(t, ctx, "permissions-pending")
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("the file exists before the approval")
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(pending+` button[data-action="approve"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-asked3; r.code != 0 || !strings.Contains(r.stdout, fakeapi.WriteCreated(path)) {
+		t.Fatalf("ask with a Write, approved from the page: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("approved, but no file: %v", err)
+	}
+	waitJS(t, ctx, "the decision listed", `!document.querySelector('`+pending+`') && document.querySelector('#recent [data-key="1"] .status')?.textContent === 'allowed'`)
+	waitJS(t, ctx, "web>api idle after the approved turn", pairState+` === 'idle'`)
+
 	for _, view := range []string{"teams", "messages", "session", "logs", "permissions"} {
 		jsEval[any](t, ctx, `location.hash = '#`+view+`'; window.scrollTo(0, 0)`)
 		waitJS(t, ctx, view+" shown", `!document.getElementById('view-`+view+`').hidden`)
-		png := shot(t, ctx, view)
-		if view == "teams" && os.Getenv("UPDATE_SCREENSHOT") == "1" {
-			if err := os.WriteFile(filepath.Join("..", "..", "docs", "dashboard.png"), png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		shot(t, ctx, view)
 	}
-	if r := <-asked2; r.code != 0 {
-		t.Errorf("second ask: exit %d, %q", r.code, r.stderr)
+	if r := <-asked2; r.code != 0 || !strings.Contains(r.stdout, "Which fields") {
+		t.Errorf("api's ask of web: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
 }
 
