@@ -38,7 +38,19 @@ func TestDashboardCommand(t *testing.T) {
 		}
 	}
 
+	// Turned on while a daemon runs: that daemon serves no page, and the
+	// command says how to get one.
+	if r := w.run("", "teams"); r.code != 0 {
+		t.Fatalf("teams: exit %d, %q", r.code, r.stderr)
+	}
 	addr := w.enableDashboard()
+	oneErrorLine(t, w.run("", "dashboard"), 1, "serves no dashboard")
+	if r := w.run("", "dashboard"); !strings.Contains(r.stderr, "run: switchboard restart") {
+		t.Errorf("dashboard before the restart: %q, want the way out", r.stderr)
+	}
+	if r := w.run("", "restart"); r.code != 0 {
+		t.Fatalf("restart: exit %d, %q", r.code, r.stderr)
+	}
 	r = w.run("", "dashboard")
 	prefix := "http://" + addr + "/?token="
 	if r.code != 0 || !strings.HasPrefix(r.stdout, prefix) || len(lines(r.stdout)) != 1 {
