@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/switchboard-mcp/switchboard/broker"
@@ -35,8 +34,6 @@ type Options struct {
 	Store *models.Store
 	// Logs is the ring the daemon's logger writes into; nil shows no logs.
 	Logs *broker.LogRing
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 }
 
 // View is a dashboard.Backend over a broker.
@@ -44,24 +41,13 @@ type View struct {
 	b     *broker.Broker
 	store *models.Store
 	logs  *broker.LogRing
-	now   func() time.Time
-
-	// started remembers when each live process started, by pid, so that a
-	// snapshot says the same StartedAt every time (the broker reports an
-	// uptime in whole seconds; now minus it would wobble and resend the view).
-	mu      sync.Mutex
-	started map[int]time.Time
 }
 
 var _ dashboard.Backend = (*View)(nil)
 
 // New returns the view of opts.Broker.
 func New(opts Options) *View {
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	return &View{b: opts.Broker, store: opts.Store, logs: opts.Logs, now: now, started: make(map[int]time.Time)}
+	return &View{b: opts.Broker, store: opts.Store, logs: opts.Logs}
 }
 
 // Teams lists every configured team with the pairs whose process runs in
@@ -77,7 +63,6 @@ func (v *View) Teams(ctx context.Context) ([]dashboard.Team, error) {
 		return nil, err
 	}
 	waiting := v.waitingPairs(ctx)
-	live := make(map[int]bool)
 	out := make([]dashboard.Team, 0, len(sts))
 	for _, st := range sts {
 		t := dashboard.Team{Name: st.Name, Description: st.Description, Where: st.Where, Reachable: st.Reachable, Reason: st.Problem, Pairs: []dashboard.Pair{}}
@@ -93,8 +78,7 @@ func (v *View) Teams(ctx context.Context) ([]dashboard.Team, error) {
 				p.LastUsed = *ps.LastUsed
 			}
 			if ps.PID > 0 {
-				live[ps.PID] = true
-				p.StartedAt = v.startedAt(ps.PID, ps.UptimeSec)
+				p.StartedAt = ps.Started
 			}
 			t.Pairs = append(t.Pairs, p)
 		}
@@ -107,7 +91,6 @@ func (v *View) Teams(ctx context.Context) ([]dashboard.Team, error) {
 		slices.SortStableFunc(t.Pairs, func(a, b dashboard.Pair) int { return strings.Compare(a.From, b.From) })
 		out = append(out, t)
 	}
-	v.forget(live)
 	return out, nil
 }
 
@@ -121,29 +104,6 @@ func stateOf(s models.ProcessState) dashboard.PairState {
 		return dashboard.StateAnswering
 	default: // stopped, error (the team's row says why)
 		return dashboard.StateStopped
-	}
-}
-
-func (v *View) startedAt(pid int, uptimeSec int64) time.Time {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if t, ok := v.started[pid]; ok {
-		return t
-	}
-	t := v.now().Add(-time.Duration(uptimeSec) * time.Second).Truncate(time.Second)
-	v.started[pid] = t
-	return t
-}
-
-// forget drops the start times of processes that are gone, so a reused pid
-// gets its own.
-func (v *View) forget(live map[int]bool) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for pid := range v.started {
-		if !live[pid] {
-			delete(v.started, pid)
-		}
 	}
 }
 

@@ -46,6 +46,13 @@ func TestDashboardOverRealBroker(t *testing.T) {
 		p, ok := pairOf(teams, "web", "api")
 		return ok && p.State == dashboard.StateAnswering && p.PID > 0 && !p.StartedAt.IsZero()
 	})
+	first, _ := pairOf(teams, "web", "api")
+	// The start time is the process's own, the same in every snapshot, so
+	// the page's uptime does not jump and the view is not resent.
+	e.get(t, "/api/teams", &teams)
+	if again, _ := pairOf(teams, "web", "api"); !again.StartedAt.Equal(first.StartedAt) || first.StartedAt.After(time.Now()) {
+		t.Errorf("StartedAt %v then %v; want the same time in the past", first.StartedAt, again.StartedAt)
+	}
 	poll.Until(t, "web->api idle", func() bool {
 		e.get(t, "/api/teams", &teams)
 		p, ok := pairOf(teams, "web", "api")
