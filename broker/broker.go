@@ -55,6 +55,7 @@ type Broker struct {
 	full      storeHealth   // the store refused writes: disk full
 
 	standby standbyPool // standby.go
+	events changes // Changes subscribers
 
 	mu      sync.Mutex
 	pairs   map[pairKey]*pair
@@ -237,6 +238,7 @@ func (b *Broker) healthCheck(ctx context.Context) {
 	if n, err := b.store.ExpireMessages(ctx, now); err != nil {
 		b.log.Error("expire queued messages", "err", err)
 	} else if n > 0 {
+		b.changed()
 		b.log.Warn("queued messages expired undelivered", "count", n)
 	}
 	if err := b.kickPending(ctx); err != nil {

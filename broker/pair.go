@@ -104,6 +104,7 @@ func (p *pair) stopLocked(b *Broker, reason string) {
 }
 
 func (b *Broker) setProcessState(sessionID string, s models.ProcessState) {
+	defer b.changed()
 	b.storeWrite("record process state", b.store.SetProcessState(context.Background(), sessionID, s), "session", sessionID, "state", s)
 }
 
@@ -252,5 +253,6 @@ func (b *Broker) watch(p *pair, cl *claude) {
 	}
 	p.mu.Unlock()
 	b.revokeFor(cl)
+	b.changed()
 	b.log.Debug("claude exited", "pair", p.key, "session", cl.sessionID, "err", cl.err)
 }

@@ -132,6 +132,7 @@ func (b *Broker) OnPermissionChange(f func(Permission)) (remove func()) {
 }
 
 func (b *Broker) permissionChanged(r *models.PermissionRequest) {
+	defer b.changed()
 	b.perms.mu.Lock()
 	hooks := make([]func(models.PermissionRequest), 0, len(b.perms.hooks))
 	for _, h := range b.perms.hooks {
@@ -314,6 +315,7 @@ func (b *Broker) await(ctx context.Context, p *pair, row *models.PermissionReque
 			p.waiting = nil
 		}
 		p.mu.Unlock()
+		b.changed() // the pair answers again
 	}()
 	b.log.Info("permission request waiting", "request", row.ID, "team", row.ToTeam, "from", row.FromTeam, "tool", row.Tool, "message", row.MessageID)
 	b.permissionChanged(row)

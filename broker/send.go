@@ -100,6 +100,7 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 		req.Accepted(m.ID)
 	}
 	p.poke()
+	b.changed()
 	if req.NoWait {
 		return replyOf(m), nil
 	}
@@ -192,6 +193,7 @@ func (b *Broker) removeWaiter(id uint64, w *waiter) {
 // notify hands a finished message to its waiters. A nil msg with an error is
 // an attempt that failed while the message stays queued: waiters keep waiting.
 func (b *Broker) notify(id uint64, msg *models.Message, err error) {
+	defer b.changed() // finished, or back in the queue for a retry
 	if msg == nil && err != nil {
 		return
 	}

@@ -45,6 +45,7 @@ type PairStatus struct {
 	State        models.ProcessState `json:"processState"`
 	PID          int                 `json:"pid,omitempty"`
 	UptimeSec    int64               `json:"uptimeSeconds,omitempty"`
+	Started      time.Time           `json:"-"` // for the dashboard's steady uptime
 	MessageCount int                 `json:"messageCount"`
 	Current      uint64              `json:"answeringMessageId,omitempty"`
 	LastUsed     *time.Time          `json:"lastUsed,omitempty"`
@@ -165,6 +166,7 @@ func (b *Broker) pairStatus(s models.Session) PairStatus {
 		if p.cl != nil {
 			ps.PID = p.cl.p.Pid()
 			ps.UptimeSec = int64(time.Since(p.cl.started).Seconds())
+			ps.Started = p.cl.started
 		}
 		ps.Current = p.current
 		ps.Waiting = p.waitingOf(time.Now())

@@ -121,6 +121,7 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 	p.current, p.cancelled, p.turnStarted = m.ID, false, false
 	p.state = models.ProcessBusy
 	p.mu.Unlock()
+	b.changed()
 
 	res, err := b.runTurn(ctx, p, cl, m, text)
 	p.mu.Lock()
@@ -195,6 +196,7 @@ func (b *Broker) idle(p *pair, cl *claude) {
 	}
 	p.mu.Unlock()
 	b.pulse()
+	b.changed()
 }
 
 // runTurn runs one turn, interrupting it when it outlasts the turn limit.

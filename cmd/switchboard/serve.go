@@ -74,7 +74,11 @@ func (a *app) serve(ctx context.Context) error {
 	// The daemon follows its config file (and SIGHUP) while it serves.
 	go followConfig(ctx, path, b, log)
 
+	dctx, stopDashboard := context.WithCancel(ctx)
+	waitDashboard := startDashboard(dctx, cfg, b, store, ring, log)
 	err = daemon.Serve(ctx, daemon.Options{Lock: lock, HTTPAddr: cfg.Settings.HTTPAddr, Broker: b, Version: version, ConfigPath: path, Logger: log})
+	stopDashboard()
+	waitDashboard()
 	log.Info("shutting down: stopping claude processes and closing the store")
 	return err
 }
