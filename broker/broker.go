@@ -55,7 +55,7 @@ type Broker struct {
 	full      storeHealth   // the store refused writes: disk full
 
 	standby standbyPool // standby.go
-	events changes // Changes subscribers
+	events  changes     // Changes subscribers
 
 	mu      sync.Mutex
 	pairs   map[pairKey]*pair
