@@ -81,7 +81,7 @@ func (s MessageStatus) Final() bool {
 type Message struct {
 	// ID is the messageId users see.
 	ID       uint64 `gorm:"primaryKey;autoIncrement"`
-	FromTeam string `gorm:"not null;index:idx_messages_pair,priority:2;index:idx_messages_from_team"`
+	FromTeam string `gorm:"not null;index:idx_messages_pair,priority:2"`
 	// ToTeam leads idx_messages_pair so that the index also serves
 	// per-recipient counts.
 	ToTeam string `gorm:"not null;index:idx_messages_pair,priority:1"`

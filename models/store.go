@@ -209,8 +209,12 @@ func (s *Store) migrate(ctx context.Context) error {
 		`CREATE INDEX IF NOT EXISTS idx_sessions_to_recent ON sessions (to_team, (` + recentExpr + `))`,
 		`DROP INDEX IF EXISTS idx_sessions_to_team`,
 		// RecentMessages: a team's newest messages on each side in id order.
+		// idx_messages_from_recent serves every from_team lookup the
+		// team-only idx_messages_from_team did (which the planner could
+		// pick instead, losing the id order), so that one is dropped.
 		`CREATE INDEX IF NOT EXISTS idx_messages_from_recent ON messages (from_team, id)`,
 		`CREATE INDEX IF NOT EXISTS idx_messages_to_recent ON messages (to_team, id)`,
+		`DROP INDEX IF EXISTS idx_messages_from_team`,
 	}
 	for _, ddl := range indexes {
 		if err := db.Exec(ddl).Error; err != nil {
