@@ -94,7 +94,7 @@ func (b *Broker) Status(ctx context.Context, name string) ([]TeamStatus, error) 
 
 func (b *Broker) teamStatus(ctx context.Context, name string) TeamStatus {
 	t, _ := b.cfg.Team(name)
-	st := TeamStatus{TeamInfo: TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path, Waiting: b.waitingFor(name)}, Sessions: []PairStatus{}}
+	st := TeamStatus{TeamInfo: TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path}, Sessions: []PairStatus{}}
 	st.Reachable, st.Problem = b.reachable(ctx, t)
 	st.Problem = join(st.Problem, b.StoreProblem())
 	filter := models.SessionFilter{ToTeam: name}
@@ -115,6 +115,7 @@ func (b *Broker) teamStatus(ctx context.Context, name string) TeamStatus {
 			st.LastUsed = s.LastUsedAt
 		}
 	}
+	st.Waiting = b.waitingFor(name)
 	if counts, err := b.store.MessageCounts(ctx, name); err == nil {
 		st.Messages = counts
 	}
