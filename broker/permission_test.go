@@ -107,19 +107,22 @@ func checkModes(t *testing.T, h *harness, from, to string) {
 	if p.Tool != "Write" || p.MessageID != q.MessageID || !strings.Contains(p.Input, "ask.txt") || p.Mode != models.PermissionAsk {
 		t.Fatalf("ask: pending %+v", p)
 	}
-	st, err := h.b.Status(ctx, to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var waiting *PermissionWait
-	for _, s := range st[0].Sessions {
-		if s.From == from && s.Waiting != nil {
-			waiting = s.Waiting
+	// The row is stored just before the pair is marked waiting.
+	var st []TeamStatus
+	waitFor(t, "team_status to show the pair waiting for permission", func() bool {
+		var err error
+		st, err = h.b.Status(ctx, to)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if waiting == nil || waiting.Tool != "Write" || waiting.State != WaitingForPermission || waiting.RequestID != p.ID || len(st[0].Waiting) != 1 {
-		t.Fatalf("ask: team_status does not show the pair waiting for permission: %+v", st[0])
-	}
+		var waiting *PermissionWait
+		for _, s := range st[0].Sessions {
+			if s.From == from && s.Waiting != nil {
+				waiting = s.Waiting
+			}
+		}
+		return waiting != nil && waiting.Tool == "Write" && waiting.State == WaitingForPermission && waiting.RequestID == p.ID && len(st[0].Waiting) == 1
+	})
 	if exists(path) {
 		t.Fatal("ask: the file was written before anyone approved")
 	}
@@ -331,10 +334,10 @@ func TestPermissionPendingToolAndProgress(t *testing.T) {
 	if isErr || !strings.Contains(out, fmt.Sprintf(`"id": %d`, p.ID)) || !strings.Contains(out, `"tool": "Write"`) {
 		t.Fatalf("permissions_pending: %s", out)
 	}
-	teams, _ := call(t, plain, "list_teams", map[string]any{})
-	if !strings.Contains(teams, `"state": "waiting for permission"`) {
-		t.Fatalf("list_teams does not show the wait: %s", teams)
-	}
+	waitFor(t, "list_teams to show the wait", func() bool {
+		teams, _ := call(t, plain, "list_teams", map[string]any{})
+		return strings.Contains(teams, `"state": "waiting for permission"`)
+	})
 	if out, isErr := call(t, plain, "permissions_decide", map[string]any{"requestId": p.ID, "allow": false, "reason": "not today"}); isErr || !strings.Contains(out, "denied request") {
 		t.Fatalf("permissions_decide: %s", out)
 	}

@@ -98,7 +98,7 @@ func (b *Broker) Status(ctx context.Context, name string) ([]TeamStatus, error) 
 
 func (b *Broker) teamStatus(ctx context.Context, name string) TeamStatus {
 	t, _ := b.config().Team(name)
-	st := TeamStatus{TeamInfo: TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path, Waiting: b.waitingFor(name)}, Sessions: []PairStatus{}}
+	st := TeamStatus{TeamInfo: TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path}, Sessions: []PairStatus{}}
 	st.Reachable, st.Problem = b.reachable(ctx, t)
 	st.Problem = join(st.Problem, b.StoreProblem())
 	if st.Reachable {
@@ -122,6 +122,7 @@ func (b *Broker) teamStatus(ctx context.Context, name string) TeamStatus {
 			st.LastUsed = s.LastUsedAt
 		}
 	}
+	st.Waiting = b.waitingFor(name)
 	if counts, err := b.store.MessageCounts(ctx, name); err == nil {
 		st.Messages = counts
 	}

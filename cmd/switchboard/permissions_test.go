@@ -82,10 +82,11 @@ func TestApprovalsThroughCLI(t *testing.T) {
 		done <- text(res)
 	}()
 	id := w.waitApproval("api")
-	status, _ := callTool(t, sess, "team_status", map[string]any{"team": "api"})
-	if !strings.Contains(status, `"state": "waiting for permission"`) || !strings.Contains(status, `"tool": "Write"`) {
-		t.Fatalf("team_status does not show the wait: %s", status)
-	}
+	// The request is stored just before the pair is marked waiting.
+	waitFor(t, "team_status to show api waiting for permission to Write", func() bool {
+		status, _ := callTool(t, sess, "team_status", map[string]any{"team": "api"})
+		return strings.Contains(status, `"state": "waiting for permission"`) && strings.Contains(status, `"tool": "Write"`)
+	})
 	if r := w.run("", "teams"); !regexp.MustCompile(`(?m)^api\s.*waiting for permission`).MatchString(r.stdout) {
 		t.Fatalf("switchboard teams does not show api waiting: %q %q", r.stdout, r.stderr)
 	}
