@@ -29,6 +29,8 @@ import (
 //     1.06 s / 0.55 s cold, same machine). It writes a session file with
 //     local-command lines only, which the transcript reader skips; a later
 //     restart of the adopted session therefore uses --resume.
+//   - The replacement starts once the adopting pair's first turn is over, so
+//     the two do not share the CPU when the answer matters most.
 //   - The idle timeout stops a standby that waited that long; the team is
 //     refilled at the next new pair to it, not at once, so an unused team does
 //     not keep restarting processes.
@@ -257,17 +259,49 @@ func (b *Broker) sessionFor(ctx context.Context, p *pair) (sess *models.Session,
 		return sess, false, nil, err
 	}
 	sb = b.takeStandby(p)
-	b.fillStandby(p.team) // the replacement, in the background
 	if sb == nil {
+		b.fillStandby(p.team) // refill a team whose standby ran out or idled out
 		sess, created, err = b.store.GetOrCreateSession(ctx, p.key.from, p.key.to)
 		return sess, created, nil, err
 	}
+	b.refillAfterTurn(p)
 	sess, created, err = b.store.CreateSessionWithID(ctx, p.key.from, p.key.to, sb.cl.sessionID)
 	if err != nil || !created {
 		b.returnStandby(sb)
 		return sess, false, nil, err
 	}
 	return sess, true, sb, nil
+}
+
+// refillAfterTurn starts the replacement of the standby p just took once
+// p's first turn is over: a Claude Code start costs seconds of CPU, and next
+// to the first turn it would slow the very answer standby is there for.
+func (b *Broker) refillAfterTurn(p *pair) {
+	s := &b.standby
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		tick := time.NewTicker(25 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.Now().Add(b.turnLimit())
+		for busy := true; busy && time.Now().Before(deadline); {
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-tick.C:
+			}
+			p.mu.Lock()
+			busy = p.busy
+			p.mu.Unlock()
+		}
+		b.fillStandby(p.team)
+	}()
 }
 
 // takeStandby claims the oldest live ready process of p's team for p.

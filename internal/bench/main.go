@@ -101,7 +101,10 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 	// two remote teams on bench-a (warm asks, and cold asks on the open
 	// connection) and one on bench-c, which is restarted after each of its
 	// cold asks so that the next one needs a new connection.
-	prodLocal := []teamSpec{{name: "warm"}, {name: "cold"}}
+	// "bench" asks, "mem" and "load" ask in their phases, and each cold
+	// sample asks as a new team: a connection may ask only as its own
+	// configured team, so they are all teams (never asked themselves).
+	prodLocal := []teamSpec{{name: "bench"}, {name: "warm"}, {name: "cold"}}
 	for i := range 20 {
 		prodLocal = append(prodLocal, teamSpec{name: fmt.Sprintf("m%02d", i)})
 	}
@@ -109,6 +112,10 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 		teamSpec{name: "rwarm", host: w.hosts[0].Alias},
 		teamSpec{name: "rcold", host: w.hosts[0].Alias},
 		teamSpec{name: "rnew", host: w.hosts[2].Alias})
+	prodTeams = append(prodTeams, teamSpec{name: "mem"}, teamSpec{name: "load"})
+	for i := range lim.cold {
+		prodTeams = append(prodTeams, teamSpec{name: coldFrom(i)})
+	}
 	// The 20-teams test through the daemon: m00..m09 and these ten.
 	for i := range 10 {
 		prodTeams = append(prodTeams, teamSpec{name: fmt.Sprintf("dr%02d", i), host: w.hosts[i/5].Alias})
@@ -160,11 +167,11 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 		{"warm-ssh", "warm asks, SSH", 2 * time.Minute, func(ctx context.Context) error { return rep.warmSSH(ctx, w, cl, b) }},
 		{"flags", "session flag order", 1 * time.Minute, func(ctx context.Context) error { return rep.flagOrder(ctx, w) }},
 		{"hot", "warm ask CPU profile", 1 * time.Minute, func(ctx context.Context) error { return rep.hotPath(ctx, w, cl, d) }},
-		{"cold", "cold asks", 4 * time.Minute, func(ctx context.Context) error { return rep.coldAsks(ctx, w, cl, b) }},
+		{"cold", "cold asks", 4 * time.Minute, func(ctx context.Context) error { return rep.coldAsks(ctx, w, prodCfg, cl, b) }},
 		{"standby", "first asks with standby", 2 * time.Minute, func(ctx context.Context) error { return rep.standbyFirst(ctx, w) }},
 		{"load", "20 teams at once", 4 * time.Minute, func(ctx context.Context) error { return rep.load(ctx, w, b) }},
 		{"load-daemon", "20 teams at once through the daemon", 4 * time.Minute, func(ctx context.Context) error { return rep.loadDaemon(ctx, w, prodCfg, d) }},
-		{"mem-live", "memory with 20 live processes", 2 * time.Minute, func(ctx context.Context) error { return rep.memLive(ctx, w, cl, d) }},
+		{"mem-live", "memory with 20 live processes", 2 * time.Minute, func(ctx context.Context) error { return rep.memLive(ctx, w, prodCfg, cl, d) }},
 		{"mem-seeded", "memory with 10,000 sessions", 2 * time.Minute, func(ctx context.Context) error { return rep.memSeeded(ctx, w, prodLocal) }},
 		{"store", "store benchmarks", 5 * time.Minute, func(ctx context.Context) error { return rep.store(ctx, moduleRoot) }},
 	}

@@ -151,9 +151,37 @@ func echoes(answer string, err error) error {
 	return nil
 }
 
-func (r *report) coldAsks(ctx context.Context, w *world, cl *client, b *inproc) error {
+// coldFrom is the asking team of cold sample i: a new pair each sample.
+func coldFrom(i int) string { return fmt.Sprintf("cold%02d", i) }
+
+// callers connects one `switchboard mcp` proxy per asking team name(i),
+// i < n: a connection asks only as its own team.
+func (w *world) callers(ctx context.Context, cfgPath string, n int, name func(int) string) ([]*client, func(), error) {
+	var cls []*client
+	closeAll := func() {
+		for _, c := range cls {
+			c.Close()
+		}
+	}
+	for i := range n {
+		c, err := w.connect(ctx, cfgPath, name(i))
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		cls = append(cls, c)
+	}
+	return cls, closeAll, nil
+}
+
+func (r *report) coldAsks(ctx context.Context, w *world, cfgPath string, cl *client, b *inproc) error {
 	hostA, hostC := w.hosts[0], w.hosts[2]
-	from := func(i int) string { return fmt.Sprintf("cold%02d", i) }
+	from := coldFrom
+	fromCl, closeCallers, err := w.callers(ctx, cfgPath, r.limits.cold, from)
+	if err != nil {
+		return err
+	}
+	defer closeCallers()
 	sleep := func(to string) func(ctx context.Context, i int) {
 		return func(ctx context.Context, i int) {
 			if _, err := b.Sleep(ctx, from(i), to, true); err != nil {
@@ -163,7 +191,7 @@ func (r *report) coldAsks(ctx context.Context, w *world, cl *client, b *inproc) 
 	}
 	teamSleep := func(to string) func(ctx context.Context, i int) {
 		return func(ctx context.Context, i int) {
-			if _, err := cl.call(ctx, "team_sleep", map[string]any{"team": to, "fromTeam": from(i), "force": true}); err != nil {
+			if _, err := fromCl[i].call(ctx, "team_sleep", map[string]any{"team": to, "fromTeam": from(i), "force": true}); err != nil {
 				log.Printf("  team_sleep %s->%s: %v", from(i), to, err)
 			}
 		}
@@ -179,7 +207,9 @@ func (r *report) coldAsks(ctx context.Context, w *world, cl *client, b *inproc) 
 			return echoes(localOneShot(ctx, w.claude, w.teamDir("cold"), w.localEnv, question("cold", i)))
 		}}
 	r.coldLocal = &arm{name: "switchboard, local team with no process, full product path", path: "MCP client → `switchboard mcp` → daemon → broker → new claude process",
-		do:    func(ctx context.Context, i int) error { return cl.ask(ctx, from(i), "cold", question("cold", i)) },
+		do: func(ctx context.Context, i int) error {
+			return fromCl[i].ask(ctx, from(i), "cold", question("cold", i))
+		},
 		after: teamSleep("cold")}
 	r.coldSSHBase = &arm{name: "`ssh host 'cd path && claude -p'` (OpenSSH, by hand)", path: "harness → new ssh connection → sshd → new claude process",
 		do: func(ctx context.Context, i int) error {
@@ -203,7 +233,9 @@ func (r *report) coldAsks(ctx context.Context, w *world, cl *client, b *inproc) 
 	// team uses, ends its connection as a host reboot would, so the next
 	// ask dials again.
 	r.coldProdNewConn = &arm{name: "switchboard, remote team, new SSH connection, full product path", path: "MCP client → `switchboard mcp` → daemon → remote runner → dial + auth → sshd → new claude process",
-		do: func(ctx context.Context, i int) error { return cl.ask(ctx, from(i), "rnew", question("cold", i)) },
+		do: func(ctx context.Context, i int) error {
+			return fromCl[i].ask(ctx, from(i), "rnew", question("cold", i))
+		},
 		after: func(ctx context.Context, i int) {
 			teamSleep("rnew")(ctx, i)
 			if err := hostC.Restart(); err != nil {
@@ -211,7 +243,9 @@ func (r *report) coldAsks(ctx context.Context, w *world, cl *client, b *inproc) 
 			}
 		}, conns: hostC.Accepted}
 	r.coldProdOpenConn = &arm{name: "switchboard, remote team, SSH connection already open, full product path", path: "MCP client → `switchboard mcp` → daemon → remote runner (open connection) → sshd → new claude process",
-		do:    func(ctx context.Context, i int) error { return cl.ask(ctx, from(i), "rcold", question("cold", i)) },
+		do: func(ctx context.Context, i int) error {
+			return fromCl[i].ask(ctx, from(i), "rcold", question("cold", i))
+		},
 		after: teamSleep("rcold"), conns: hostA.Accepted}
 	interleave(ctx, r.limits.cold, []*arm{r.coldLocalBase, r.coldLocal, r.coldSSHBase,
 		r.coldNewConn, r.coldOpenConn, r.coldProdNewConn, r.coldProdOpenConn})
@@ -371,7 +405,12 @@ func settle(ctx context.Context) {
 	}
 }
 
-func (r *report) memLive(ctx context.Context, w *world, cl *client, d *daemonProc) error {
+func (r *report) memLive(ctx context.Context, w *world, cfgPath string, cl *client, d *daemonProc) error {
+	mem, err := w.connect(ctx, cfgPath, "mem")
+	if err != nil {
+		return err
+	}
+	defer mem.Close()
 	// Only the 20 teams below may have a process: stop the warm ones.
 	for _, team := range []string{"warm", "rwarm"} {
 		if _, err := cl.call(ctx, "team_sleep", map[string]any{"team": team, "fromTeam": "bench", "force": true}); err != nil {
@@ -381,7 +420,7 @@ func (r *report) memLive(ctx context.Context, w *world, cl *client, d *daemonPro
 	var wg sync.WaitGroup
 	errs := make([]error, 20)
 	for i := range 20 {
-		wg.Go(func() { errs[i] = cl.ask(ctx, "mem", fmt.Sprintf("m%02d", i), question("memory", i)) })
+		wg.Go(func() { errs[i] = mem.ask(ctx, "mem", fmt.Sprintf("m%02d", i), question("memory", i)) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -399,7 +438,7 @@ func (r *report) memLive(ctx context.Context, w *world, cl *client, d *daemonPro
 	v, err := rss(d.Pid())
 	r.mem.live = v
 	for i := range 20 {
-		cl.call(ctx, "team_sleep", map[string]any{"team": fmt.Sprintf("m%02d", i), "fromTeam": "mem", "force": true})
+		mem.call(ctx, "team_sleep", map[string]any{"team": fmt.Sprintf("m%02d", i), "fromTeam": "mem", "force": true})
 	}
 	return err
 }

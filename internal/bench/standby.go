@@ -26,9 +26,13 @@ import (
 // standby processes stay out of the other phases' process counts).
 func (r *report) standbyFirst(ctx context.Context, w *world) error {
 	rhost := w.hosts[1] // bench-b: its connection is opened by the warm-up below
+	from := func(i int) string { return fmt.Sprintf("first%02d", i) }
 	teams := []teamSpec{
-		{name: "sbwarm"}, {name: "sbcold"}, {name: "sb", standby: 1},
+		{name: "bench"}, {name: "sbwarm"}, {name: "sbcold"}, {name: "sb", standby: 1},
 		{name: "rsbwarm", host: rhost.Alias}, {name: "rsbcold", host: rhost.Alias}, {name: "rsb", host: rhost.Alias, standby: 1},
+	}
+	for i := range r.limits.cold {
+		teams = append(teams, teamSpec{name: from(i)}) // askers: a connection asks as its own team
 	}
 	cfgPath, err := w.config("standby", teams)
 	if err != nil {
@@ -44,10 +48,14 @@ func (r *report) standbyFirst(ctx context.Context, w *world) error {
 		return err
 	}
 	defer cl.Close()
-	from := func(i int) string { return fmt.Sprintf("first%02d", i+10) } // warm-up uses -1..-3
+	fromCl, closeCallers, err := w.callers(ctx, cfgPath, r.limits.cold, from)
+	if err != nil {
+		return err
+	}
+	defer closeCallers()
 	sleep := func(to string) func(ctx context.Context, i int) {
 		return func(ctx context.Context, i int) {
-			if _, err := cl.call(ctx, "team_sleep", map[string]any{"team": to, "fromTeam": from(i), "force": true}); err != nil {
+			if _, err := fromCl[i].call(ctx, "team_sleep", map[string]any{"team": to, "fromTeam": from(i), "force": true}); err != nil {
 				log.Printf("  team_sleep %s->%s: %v", from(i), to, err)
 			}
 		}
@@ -67,20 +75,28 @@ func (r *report) standbyFirst(ctx context.Context, w *world) error {
 		{name: "warm ask (process running)", path: "full product path → broker → running claude",
 			do: func(ctx context.Context, i int) error { return cl.ask(ctx, "bench", "sbwarm", question("warm", i)) }},
 		{name: "first ask of a new pair, standby: 1", path: "full product path → broker → standby claude taken over",
-			do:    func(ctx context.Context, i int) error { return cl.ask(ctx, from(i), "sb", question("standby", i)) },
+			do: func(ctx context.Context, i int) error {
+				return fromCl[i].ask(ctx, from(i), "sb", question("standby", i))
+			},
 			after: ready("sb", localCD)},
 		{name: "first ask of a new pair, no standby (cold)", path: "full product path → broker → new claude process",
-			do:    func(ctx context.Context, i int) error { return cl.ask(ctx, from(i), "sbcold", question("cold", i)) },
+			do: func(ctx context.Context, i int) error {
+				return fromCl[i].ask(ctx, from(i), "sbcold", question("cold", i))
+			},
 			after: sleep("sbcold")},
 	}
 	r.standbySSH = []*arm{
 		{name: "warm ask over SSH (process running)", path: "full product path → broker → pooled SSH connection → running claude",
 			do: func(ctx context.Context, i int) error { return cl.ask(ctx, "bench", "rsbwarm", question("warm", i)) }},
 		{name: "first ask of a new pair over SSH, standby: 1", path: "full product path → broker → standby claude on the host taken over",
-			do:    func(ctx context.Context, i int) error { return cl.ask(ctx, from(i), "rsb", question("standby", i)) },
+			do: func(ctx context.Context, i int) error {
+				return fromCl[i].ask(ctx, from(i), "rsb", question("standby", i))
+			},
 			after: ready("rsb", remoteCD), conns: rhost.Accepted},
 		{name: "first ask of a new pair over SSH, no standby, connection open (cold)", path: "full product path → broker → pooled SSH connection → new claude process",
-			do:    func(ctx context.Context, i int) error { return cl.ask(ctx, from(i), "rsbcold", question("cold", i)) },
+			do: func(ctx context.Context, i int) error {
+				return fromCl[i].ask(ctx, from(i), "rsbcold", question("cold", i))
+			},
 			after: sleep("rsbcold"), conns: rhost.Accepted},
 	}
 	for _, a := range []*arm{r.standbyLocal[0], r.standbySSH[0]} {
