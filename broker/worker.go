@@ -128,6 +128,9 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 		// Shutdown mid-turn: leave the message running; the next run finds
 		// it in the session file or delivers it again.
 		return
+	case err != nil && lostConnection(m, err):
+		b.retryLost(m, err)
+		return
 	case err != nil:
 		b.finish(m, models.MessageFailed, "", fmt.Sprintf("team %s failed while answering: %v", m.ToTeam, err), 0)
 		b.storeWrite("record session error", b.store.SetStatus(context.Background(), sess.SessionID, models.SessionError, err.Error()), "session", sess.SessionID)
@@ -210,6 +213,9 @@ func (b *Broker) runTurn(ctx context.Context, p *pair, cl *claude, m *models.Mes
 	}
 	res, err := cl.turn(tctx, text, p.team.EffectiveSessionInitTimeout(b.cfg.Settings), started, progress)
 	if errors.Is(err, errNoInit) {
+		if lost := b.connectionProblem(ctx, p, cl); lost != nil {
+			err = lost // the host, not Claude, is why the turn never began
+		}
 		p.stopProcess(b, err.Error())
 		return res, err
 	}
@@ -235,7 +241,9 @@ func (b *Broker) runTurn(ctx context.Context, p *pair, cl *claude, m *models.Mes
 // nobody waits for (quick_message, timeout -1) is retried with backoff until
 // its TTL; a waited-for message fails now, so the asker can decide.
 func (b *Broker) notStarted(m *models.Message, err error) {
-	if !m.Async {
+	// A message that may have reached Claude is never failed for want of
+	// its host: its answer may be in the session file.
+	if !m.Async && (m.DeliveredAt == nil || time.Now().After(m.ExpiresAt)) {
 		b.finish(m, models.MessageFailed, "", err.Error(), 0)
 		return
 	}
