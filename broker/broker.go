@@ -24,21 +24,16 @@ type Options struct {
 	// Logs, when set, is the ring the get_logs tool reads; Logger should
 	// write into it (see LogRing.Handler).
 	Logs *LogRing
-	// SelfMCP, when set, returns the command that serves this broker's MCP
-	// tools over stdio to team's own Claude (`switchboard mcp --as team`).
-	// Teams whose Host serves it, with grantPermission yes or no, then have
-	// their permission prompts answered by the broker (permissions__approve).
-	SelfMCP func(team string) (command string, args []string)
 }
 
 // Broker owns the process pool and the per-pair workers.
 type Broker struct {
-	cfg     *configs.Config
-	store   *models.Store
-	hosts   Hosts
-	log     *slog.Logger
-	logs    *LogRing
-	selfMCP func(team string) (string, []string)
+	cfg   *configs.Config
+	store *models.Store
+	hosts Hosts
+	log   *slog.Logger
+	logs  *LogRing
+	perms permissions
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -71,13 +66,16 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 		hosts:     opts.Hosts,
 		log:       log,
 		logs:      opts.Logs,
-		selfMCP:   opts.SelfMCP,
 		ctx:       bctx,
 		cancel:    cancel,
 		slots:     make(chan struct{}, cfg.Settings.MaxProcesses),
 		idlePulse: make(chan struct{}, 1),
 		pairs:     make(map[pairKey]*pair),
 		waiters:   make(map[uint64][]*waiter),
+	}
+	if err := b.startPermissions(ctx, time.Now()); err != nil {
+		cancel()
+		return nil, fmt.Errorf("expire old permission requests: %w", err)
 	}
 	if n, err := b.store.ResetProcessStates(ctx); err != nil {
 		cancel()

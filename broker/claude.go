@@ -22,6 +22,10 @@ type event struct {
 	IsError bool            `json:"is_error"`
 	Message json.RawMessage `json:"message"`
 	Errors  []string        `json:"errors"`
+	// RequestID and Request are set on control_request and
+	// control_cancel_request lines (permission prompts, see permission.go).
+	RequestID string          `json:"request_id"`
+	Request   json.RawMessage `json:"request"`
 }
 
 // text returns the text blocks of an assistant event's message.
@@ -62,9 +66,14 @@ type claude struct {
 
 	writeMu sync.Mutex
 	nextReq int
+
+	// permit decides a can_use_tool prompt; nil denies every prompt. ctx
+	// ends when Claude cancels the prompt or exits (see permission.go).
+	permit  func(ctx context.Context, req *toolPrompt) promptAnswer
+	prompts promptSet
 }
 
-func startClaude(ctx context.Context, r proc.Runner, spec proc.Spec, sessionID string) (*claude, error) {
+func startClaude(ctx context.Context, r proc.Runner, spec proc.Spec, sessionID string, permit func(context.Context, *toolPrompt) promptAnswer) (*claude, error) {
 	p, err := r.Start(ctx, spec)
 	if err != nil {
 		return nil, err
@@ -75,6 +84,7 @@ func startClaude(ctx context.Context, r proc.Runner, spec proc.Spec, sessionID s
 		started:   time.Now(),
 		events:    make(chan event, 64),
 		done:      make(chan struct{}),
+		permit:    permit,
 	}
 	readDone := make(chan struct{})
 	go func() {
@@ -93,7 +103,13 @@ func startClaude(ctx context.Context, r proc.Runner, spec proc.Spec, sessionID s
 		}
 		c.err = err
 		close(c.done)
+		c.prompts.cancelAll(errProcessExited)
 	}()
+	// Permission prompts come over this pipe (--permission-prompt-tool
+	// stdio); initialize is optional on 2.1.332 but SDK hosts send it once
+	// per process and older versions needed it.
+	// A failed write means the process is gone; the first turn reports why.
+	_ = c.initialize()
 	return c, nil
 }
 
@@ -203,6 +219,8 @@ func (c *claude) await(ctx context.Context, initTimeout time.Duration, started f
 				started = nil
 			}
 			switch e.Type {
+			case "control_request", "control_cancel_request":
+				c.control(e)
 			case "assistant":
 				if t := e.text(); t != "" && progress != nil {
 					progress(t)

@@ -34,6 +34,7 @@ type pair struct {
 	turnStarted bool   // Claude has begun the current turn
 	lastUsed    time.Time
 	lastReason  string
+	waiting     *PermissionWait // a tool-permission prompt awaits a decision
 }
 
 func (p *pair) poke() {
@@ -203,12 +204,12 @@ func (b *Broker) spawn(ctx context.Context, p *pair, runner Host, sess *models.S
 	if !created {
 		b.reapStale(ctx, runner, sess.SessionID)
 	}
-	args := b.claudeArgs(p.team, runner, sess.SessionID, exists)
+	args := b.claudeArgs(p.team, sess.SessionID, exists)
 	spec := proc.Spec{Dir: p.team.Path, Command: runner.Claude(), Args: args, Env: p.team.Env}
 	spawnTimeout := b.cfg.Settings.SpawnTimeout.Duration
 	sctx, cancel := context.WithTimeout(ctx, spawnTimeout)
 	defer cancel()
-	cl, err := startClaude(sctx, runner, spec, sess.SessionID)
+	cl, err := startClaude(sctx, runner, spec, sess.SessionID, b.permitFor(p, sess.SessionID))
 	if err != nil {
 		if sctx.Err() != nil && ctx.Err() == nil {
 			return nil, fmt.Errorf("start claude for team %s on %s: no process within spawnTimeout %s: %w", p.team.Name, runner.Where(), spawnTimeout, err)

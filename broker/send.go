@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/switchboard-mcp/switchboard/models"
 )
 
@@ -19,6 +21,9 @@ type SendRequest struct {
 	NoWait bool
 	// Progress, when set, receives partial assistant text while waiting.
 	Progress func(text string)
+	// Elicit, when set, asks the waiting asker's MCP client (form
+	// elicitation); a team in forward mode uses it for its permissions.
+	Elicit func(ctx context.Context, params *mcp.ElicitParams) (*mcp.ElicitResult, error)
 }
 
 // Reply tells what became of a message.
@@ -38,6 +43,8 @@ type Reply struct {
 	Attempts   int                  `json:"attempts,omitempty"`
 	// TimedOut says the wait ended before the answer; the turn goes on.
 	TimedOut bool `json:"timedOut,omitempty"`
+	// Permissions are the tool-permission requests made while answering.
+	Permissions []Permission `json:"permissions,omitempty"`
 }
 
 func replyOf(m *models.Message) *Reply {
@@ -76,7 +83,7 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	if req.NoWait {
 		return replyOf(m), nil
 	}
-	w = b.addWaiter(m.ID, req.Progress)
+	w = b.addWaiter(m.ID, req.Progress, req.Elicit)
 	defer b.removeWaiter(m.ID, w)
 	// A worker already draining the queue may have finished the message
 	// between its commit and the line above, and told nobody: look once
@@ -121,7 +128,9 @@ func (b *Broker) Message(ctx context.Context, id uint64) (*Reply, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read message %d: %w", id, err)
 	}
-	return replyOf(m), nil
+	r := replyOf(m)
+	r.Permissions = b.permissionsOf(ctx, id)
+	return r, nil
 }
 
 type waitResult struct {
@@ -132,10 +141,11 @@ type waitResult struct {
 type waiter struct {
 	done     chan waitResult
 	progress func(string)
+	elicit   elicitFunc
 }
 
-func (b *Broker) addWaiter(id uint64, progress func(string)) *waiter {
-	w := &waiter{done: make(chan waitResult, 1), progress: progress}
+func (b *Broker) addWaiter(id uint64, progress func(string), elicit elicitFunc) *waiter {
+	w := &waiter{done: make(chan waitResult, 1), progress: progress, elicit: elicit}
 	b.mu.Lock()
 	b.waiters[id] = append(b.waiters[id], w)
 	b.mu.Unlock()

@@ -16,6 +16,8 @@ type TeamInfo struct {
 	Description string `json:"description,omitempty"`
 	Where       string `json:"where"`
 	Path        string `json:"path"`
+	// Waiting lists the team's sessions waiting for a tool permission.
+	Waiting []PermissionWait `json:"waitingForPermission,omitempty"`
 }
 
 // Teams lists every configured team.
@@ -23,7 +25,7 @@ func (b *Broker) Teams() []TeamInfo {
 	var out []TeamInfo
 	for _, name := range b.cfg.TeamNames() {
 		t, _ := b.cfg.Team(name)
-		out = append(out, TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path})
+		out = append(out, TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path, Waiting: b.waitingFor(name)})
 	}
 	return out
 }
@@ -47,6 +49,8 @@ type PairStatus struct {
 	Current      uint64              `json:"answeringMessageId,omitempty"`
 	LastUsed     *time.Time          `json:"lastUsed,omitempty"`
 	Note         string              `json:"note,omitempty"`
+	// Waiting is set while the session's Claude waits for a tool permission.
+	Waiting *PermissionWait `json:"waitingForPermission,omitempty"`
 }
 
 // TeamStatus is what team_status reports for one team.
@@ -90,7 +94,7 @@ func (b *Broker) Status(ctx context.Context, name string) ([]TeamStatus, error) 
 
 func (b *Broker) teamStatus(ctx context.Context, name string) TeamStatus {
 	t, _ := b.cfg.Team(name)
-	st := TeamStatus{TeamInfo: TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path}, Sessions: []PairStatus{}}
+	st := TeamStatus{TeamInfo: TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path, Waiting: b.waitingFor(name)}, Sessions: []PairStatus{}}
 	st.Reachable, st.Problem = b.reachable(ctx, t)
 	st.Problem = join(st.Problem, b.StoreProblem())
 	filter := models.SessionFilter{ToTeam: name}
@@ -157,6 +161,7 @@ func (b *Broker) pairStatus(s models.Session) PairStatus {
 			ps.UptimeSec = int64(time.Since(p.cl.started).Seconds())
 		}
 		ps.Current = p.current
+		ps.Waiting = p.waitingOf(time.Now())
 		p.mu.Unlock()
 	}
 	return ps

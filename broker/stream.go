@@ -40,7 +40,9 @@ func readEvents(r io.Reader, max int, emit func(event)) error {
 		}
 		if t := bytes.TrimSpace(line); len(t) > 0 {
 			var e event
-			if json.Unmarshal(t, &e) == nil && e.Type != "" {
+			// control_response lines answer the broker's own requests
+			// (initialize, interrupt) and say nothing about the turn.
+			if json.Unmarshal(t, &e) == nil && e.Type != "" && e.Type != "control_response" {
 				emit(e)
 			}
 		}

@@ -17,7 +17,7 @@ import (
 // error and is stopped, instead of growing the daemon without bound.
 func TestOverlongStdoutLineFailsTurnAndStopsProcess(t *testing.T) {
 	script := `printf '{"type":"system","subtype":"init"}\n'; head -c 17000000 /dev/zero | tr '\0' a; exec sleep 600`
-	cl, err := startClaude(context.Background(), local.New(local.Options{}), proc.Spec{Dir: t.TempDir(), Command: "/bin/sh", Args: []string{"-c", script}}, "00000000-0000-4000-8000-000000000000")
+	cl, err := startClaude(context.Background(), local.New(local.Options{}), proc.Spec{Dir: t.TempDir(), Command: "/bin/sh", Args: []string{"-c", script}}, "00000000-0000-4000-8000-000000000000", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

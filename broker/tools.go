@@ -38,7 +38,7 @@ func NewMCPServer(b *Broker, caller string) *mcp.Server {
 		t.sendTool, t.quickTool, t.statusTool, t.listTeamsTool, t.teamStatusTool,
 		t.wakeTool, t.sleepTool, t.wakeAllTool,
 		t.reportTool, t.cancelTool, t.rebootTool, t.deleteSessionTool, t.forkTool,
-		t.approveTool, t.logsTool,
+		t.permissionTools, t.logsTool,
 	} {
 		add(s)
 	}
@@ -119,7 +119,7 @@ func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs)
 		return nil, nil, fmt.Errorf("toTeam is required; teams are: %s", strings.Join(t.b.cfg.TeamNames(), ", "))
 	}
 	if len(targets) == 1 {
-		r, err := t.b.Send(ctx, SendRequest{From: from, To: targets[0], Text: in.Message, Wait: wait, NoWait: noWait, Progress: progressFunc(ctx, req)})
+		r, err := t.b.Send(ctx, SendRequest{From: from, To: targets[0], Text: in.Message, Wait: wait, NoWait: noWait, Progress: progressFunc(ctx, req), Elicit: elicitor(req)})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -133,7 +133,7 @@ func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs)
 		go func() {
 			defer wg.Done()
 			replies[i].Team = to
-			r, err := t.b.Send(ctx, SendRequest{From: from, To: to, Text: in.Message, Wait: wait, NoWait: noWait})
+			r, err := t.b.Send(ctx, SendRequest{From: from, To: to, Text: in.Message, Wait: wait, NoWait: noWait, Elicit: elicitor(req)})
 			if err != nil {
 				replies[i].Error = err.Error()
 				return

@@ -182,11 +182,11 @@ func TestValidation(t *testing.T) {
 		{"port", "teams:\n  api:\n    path: /x\n    ssh: box\n    remoteOptions: {port: 70000}\n", []string{
 			`t.yaml:5: teams.api.remoteOptions.port: 70000 is not a TCP port (use 1-65535)`}},
 		{"httpAddr public", "settings:\n  httpAddr: 0.0.0.0:1615\n" + ok, []string{
-			`t.yaml:2: settings.httpAddr: "0.0.0.0:1615" is not a loopback address (use a loopback address such as 127.0.0.1:1615; the endpoint has no authentication)`}},
+			`t.yaml:2: settings.httpAddr: "0.0.0.0:1615" is not a loopback address (use a loopback address such as 127.0.0.1:1615; it is for this machine only)`}},
 		{"httpAddr all interfaces", "settings:\n  httpAddr: \":1615\"\n" + ok, []string{
-			`t.yaml:2: settings.httpAddr: ":1615" is not a loopback address (use a loopback address such as 127.0.0.1:1615; the endpoint has no authentication)`}},
+			`t.yaml:2: settings.httpAddr: ":1615" is not a loopback address (use a loopback address such as 127.0.0.1:1615; it is for this machine only)`}},
 		{"httpAddr no port", "settings:\n  httpAddr: 127.0.0.1\n" + ok, []string{
-			`t.yaml:2: settings.httpAddr: "127.0.0.1" is not host:port (use a loopback address such as 127.0.0.1:1615; the endpoint has no authentication)`}},
+			`t.yaml:2: settings.httpAddr: "127.0.0.1" is not host:port (use a loopback address such as 127.0.0.1:1615; it is for this machine only)`}},
 		{"maxProcesses", "settings:\n  maxProcesses: -1\n" + ok, []string{
 			"t.yaml:2: settings.maxProcesses: is -1, must be at least 1"}},
 		{"maxProcesses not a number", "settings:\n  maxProcesses: ten\n" + ok, []string{

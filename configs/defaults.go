@@ -23,6 +23,10 @@ const (
 	DefaultMessageTTL          = 30 * 24 * time.Hour
 	DefaultLogLevel            = "info"
 	DefaultGrantPermission     = "ask" // as iris
+	DefaultPermissionTimeout   = 5 * time.Minute
+	DefaultMaxAskDepth         = 4
+	DefaultStandby             = 0
+	DefaultDashboard           = "" // off
 	// DefaultClaudeBinary is the command a team without claudePath runs,
 	// looked up on its host's PATH.
 	DefaultClaudeBinary = "claude"
@@ -65,6 +69,11 @@ func applyDefaults(c *Config) {
 	}
 	orDuration(&s.MessageTTL, DefaultMessageTTL)
 	s.LogLevel = orString(strings.ToLower(strings.TrimSpace(s.LogLevel)), DefaultLogLevel)
+	orDuration(&s.PermissionTimeout, DefaultPermissionTimeout)
+	if s.MaxAskDepth == 0 {
+		s.MaxAskDepth = DefaultMaxAskDepth
+	}
+	s.Dashboard = strings.TrimSpace(s.Dashboard)
 
 	for _, t := range c.Teams {
 		t.GrantPermission = orString(yesNo(t.GrantPermission), DefaultGrantPermission)
@@ -137,24 +146,4 @@ func orDuration(d *Duration, def time.Duration) {
 	if d.Duration == 0 {
 		d.Duration = def
 	}
-}
-
-// Defaults for the settings added with permissions, asking back, standby
-// processes and the dashboard.
-const (
-	DefaultPermissionTimeout = 5 * time.Minute
-	DefaultMaxAskDepth       = 4
-	DefaultStandby           = 0
-	DefaultDashboard         = "" // off
-)
-
-// applyAddedDefaults fills the settings above; parse calls it after
-// applyDefaults.
-func applyAddedDefaults(c *Config) {
-	s := &c.Settings
-	orDuration(&s.PermissionTimeout, DefaultPermissionTimeout)
-	if s.MaxAskDepth == 0 {
-		s.MaxAskDepth = DefaultMaxAskDepth
-	}
-	s.Dashboard = strings.TrimSpace(s.Dashboard)
 }

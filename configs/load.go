@@ -65,11 +65,10 @@ func parse(data []byte, file string, lookup func(string) (string, bool)) (*Confi
 	c.Warnings = d.warnings
 
 	applyDefaults(c)
-	applyAddedDefaults(c)
 	problems := d.problems
 	// A key whose value could not be decoded already has its problem;
 	// validating its zero value would only repeat it.
-	for _, p := range append(validate(c), validateAdded(c)...) {
+	for _, p := range validate(c) {
 		if !slices.ContainsFunc(d.problems, func(q Problem) bool { return covers(q.Key, p.Key) }) {
 			problems = append(problems, p)
 		}

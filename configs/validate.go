@@ -69,7 +69,7 @@ func validate(c *Config) []Problem {
 	}
 	if s.HTTPAddr != "" {
 		if err := loopbackAddr(s.HTTPAddr); err != nil {
-			v.add("settings.httpAddr", "%v (use a loopback address such as 127.0.0.1:1615; the endpoint has no authentication)", err)
+			v.add("settings.httpAddr", "%v (use a loopback address such as 127.0.0.1:1615; it is for this machine only)", err)
 		}
 	}
 	v.localAbs("settings.sshConfig", s.SSHConfig)
@@ -88,6 +88,20 @@ func validate(c *Config) []Problem {
 	if !slices.Contains(logLevels, s.LogLevel) {
 		v.add("settings.logLevel", "%q is not a log level (use one of %s)", s.LogLevel, strings.Join(logLevels, ", "))
 	}
+	if s.PermissionTimeout.Duration < 0 {
+		v.add("settings.permissionTimeout", "is %v, must not be negative (the default is %v)", s.PermissionTimeout.Duration, DefaultPermissionTimeout)
+	}
+	if s.MaxAskDepth < 1 {
+		v.add("settings.maxAskDepth", "is %d, must be at least 1 (the default is %d)", s.MaxAskDepth, DefaultMaxAskDepth)
+	}
+	if s.Standby < 0 {
+		v.add("settings.standby", "is %d, must not be negative", s.Standby)
+	}
+	if s.Dashboard != "" {
+		if err := loopbackAddr(s.Dashboard); err != nil {
+			v.add("settings.dashboard", "%v (the dashboard can approve tool use, so it listens on loopback only: use e.g. 127.0.0.1:3100, and an SSH tunnel to reach it from elsewhere)", err)
+		}
+	}
 
 	if len(c.Teams) == 0 {
 		v.add("teams", "no teams are defined (add one under teams:, e.g. web: {path: /home/me/code/web})")
@@ -102,6 +116,9 @@ func (v *validator) team(name string, t *Team) {
 	key := "teams." + name
 	if err := ValidTeamName(name); err != nil {
 		v.add(key, "%v", err)
+	}
+	if t.Standby != nil && *t.Standby < 0 {
+		v.add(key+".standby", "is %d, must not be negative", *t.Standby)
 	}
 	if t.SSH != "" && t.Remote != "" {
 		v.add(key+".remote", "ssh and remote are both set (keep one; ssh takes a Host alias or user@host[:port])")
@@ -163,8 +180,8 @@ func (v *validator) localAbs(key, p string) {
 }
 
 // loopbackAddr checks that addr is host:port on a loopback interface: the
-// HTTP endpoint has no authentication, so it must not be reachable from
-// other machines.
+// HTTP endpoint and the dashboard speak plain HTTP with a bearer token, so
+// they must not be reachable from other machines.
 func loopbackAddr(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -185,31 +202,4 @@ func loopbackAddr(addr string) error {
 // hasDotDot reports whether p has a ".." element, in either separator.
 func hasDotDot(p string) bool {
 	return slices.Contains(strings.FieldsFunc(p, func(r rune) bool { return r == '/' || r == filepath.Separator }), "..")
-}
-
-// validateAdded checks the settings added with permissions, asking back,
-// standby processes and the dashboard; parse calls it beside validate.
-func validateAdded(c *Config) []Problem {
-	v := &validator{c: c}
-	s := &c.Settings
-	if s.PermissionTimeout.Duration < 0 {
-		v.add("settings.permissionTimeout", "is %v, must not be negative (the default is %v)", s.PermissionTimeout.Duration, DefaultPermissionTimeout)
-	}
-	if s.MaxAskDepth < 1 {
-		v.add("settings.maxAskDepth", "is %d, must be at least 1 (the default is %d)", s.MaxAskDepth, DefaultMaxAskDepth)
-	}
-	if s.Standby < 0 {
-		v.add("settings.standby", "is %d, must not be negative", s.Standby)
-	}
-	if s.Dashboard != "" {
-		if err := loopbackAddr(s.Dashboard); err != nil {
-			v.add("settings.dashboard", "%v (the dashboard can approve tool use, so it listens on loopback only: use e.g. 127.0.0.1:3100, and an SSH tunnel to reach it from elsewhere)", err)
-		}
-	}
-	for _, name := range c.TeamNames() {
-		if t := c.Teams[name]; t.Standby != nil && *t.Standby < 0 {
-			v.add("teams."+name+".standby", "is %d, must not be negative", *t.Standby)
-		}
-	}
-	return v.problems
 }

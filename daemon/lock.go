@@ -162,3 +162,36 @@ func lockStart(socket string) (release func(), err error) {
 	}
 	return func() { f.Close() }, nil
 }
+
+// LockHolder returns the pid of the live process that holds the daemon
+// lock of socket, 0 when there is none (no lock file, or a pid that is no
+// longer running, as a SIGKILLed daemon leaves).
+func LockHolder(socket string) int { return lockHolder(socket) }
+
+func lockHolder(socket string) int {
+	f, err := os.Open(socket + ".lock")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	pid := readPID(f)
+	if pid <= 0 || !processAlive(pid) {
+		return 0
+	}
+	return pid
+}
+
+// processAlive reports whether pid runs. A zombie does not count: a
+// daemon's parent may be gone and nobody may reap it at once.
+func processAlive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true // no procfs (macOS): kill said it exists
+	}
+	s := string(data)
+	i := bytes.LastIndexByte(data, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}

@@ -33,6 +33,8 @@ type ProxyOptions struct {
 	Socket  string
 	Caller  string
 	Version string
+	// Config is the caller's config path (see ConnectOptions).
+	Config string
 	// In and Out carry the client's newline-delimited JSON-RPC (stdio).
 	In  io.Reader
 	Out io.Writer
@@ -243,7 +245,7 @@ func (p *proxy) ensureLink(ctx context.Context, method string) (*link, error) {
 // sent initialize (the stateless protocol), a ping goes first. Either answer
 // is swallowed.
 func (p *proxy) connect(ctx context.Context, method string) (*link, error) {
-	conn, err := Connect(ctx, ConnectOptions{Socket: p.opts.Socket, Caller: p.opts.Caller, Version: p.opts.Version, Start: p.opts.Start, Logger: p.log})
+	conn, err := Connect(ctx, ConnectOptions{Socket: p.opts.Socket, Caller: p.opts.Caller, Version: p.opts.Version, Config: p.opts.Config, Start: p.opts.Start, Logger: p.log})
 	if err != nil {
 		return nil, err
 	}

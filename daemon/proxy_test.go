@@ -62,6 +62,11 @@ func (d *fakeDaemon) serve(c net.Conn) {
 	d.mu.Lock()
 	d.callers = append(d.callers, h.Caller)
 	d.mu.Unlock()
+	if h.Proto >= helloProto {
+		if _, err := c.Write([]byte(`{"pid":1,"socket":"fake"}` + "\n")); err != nil {
+			return
+		}
+	}
 	for {
 		line, err := br.ReadBytes('\n')
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -28,6 +29,26 @@ type Hello struct {
 	// Version is the client's switchboard version, logged when it differs
 	// from the daemon's (a daemon left running across an upgrade).
 	Version string `json:"version,omitempty"`
+	// Config is the absolute path of the client's config file; a daemon
+	// serving another config refuses the client.
+	Config string `json:"config,omitempty"`
+	// Proto 1 asks the daemon to answer the hello with a Welcome line.
+	Proto int `json:"proto,omitempty"`
+}
+
+// helloProto is the hello protocol this package speaks: the daemon answers
+// a hello with a Welcome line.
+const helloProto = 1
+
+// Welcome is the daemon's one-line answer to a Hello (Proto >= 1): who it
+// is, or, in Error, why it refuses the client.
+type Welcome struct {
+	PID     int       `json:"pid"`
+	Config  string    `json:"config,omitempty"`
+	Version string    `json:"version,omitempty"`
+	Socket  string    `json:"socket"`
+	Started time.Time `json:"started"`
+	Error   string    `json:"error,omitempty"`
 }
 
 // CallerHeader carries the caller's team on the HTTP endpoint.
@@ -49,7 +70,10 @@ type Options struct {
 	Broker   *broker.Broker
 	// Version is the daemon's version, compared with each client's.
 	Version string
-	Logger  *slog.Logger
+	// ConfigPath is the absolute path of the config the broker serves;
+	// clients of another config are refused.
+	ConfigPath string
+	Logger     *slog.Logger
 }
 
 // Serve listens on the locked socket (mode 0600, replacing a stale socket
@@ -66,20 +90,14 @@ func Serve(ctx context.Context, opts Options) error {
 		log = slog.Default()
 	}
 	socket := opts.Lock.Socket()
-	if err := removeStale(socket, log); err != nil {
+	if err := checkSocketDir(socket); err != nil {
 		return err
 	}
-	ln, err := net.Listen("unix", socket)
+	ln, id, err := listenSocket(socket, log)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", socket, err)
+		return err
 	}
-	// The directory is 0700 already; the mode is belt and braces for a
-	// socket directory the user made group-readable.
-	if err := os.Chmod(socket, 0o600); err != nil {
-		ln.Close()
-		return fmt.Errorf("restrict %s to its owner: %w", socket, err)
-	}
-	s := &server{opts: opts, log: log, conns: make(map[net.Conn]struct{})}
+	s := &server{opts: opts, log: log, conns: make(map[net.Conn]struct{}), started: time.Now(), socket: socket}
 
 	var hsrv *http.Server
 	var hln net.Listener
@@ -89,24 +107,39 @@ func Serve(ctx context.Context, opts Options) error {
 			ln.Close()
 			return err
 		}
+		tok, err := writeToken(socket)
+		if err != nil {
+			hln.Close()
+			ln.Close()
+			return err
+		}
+		defer os.Remove(TokenPath(socket))
+		_, port, _ := net.SplitHostPort(hln.Addr().String())
 		h := mcp.NewStreamableHTTPHandler(func(r *http.Request) *mcp.Server {
 			return broker.NewMCPServer(opts.Broker, r.Header.Get(CallerHeader))
 		}, &mcp.StreamableHTTPOptions{Logger: log})
-		hsrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		hsrv = &http.Server{Handler: HTTPGuard{Token: tok, Port: port}.Wrap(h), ReadHeaderTimeout: 10 * time.Second}
 	}
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
+	errc := make(chan error, 8)
 	var wg sync.WaitGroup
-	wg.Go(func() { errc <- s.accept(sctx, ln) })
+	wg.Go(func() {
+		if err := s.accept(sctx, ln); err != nil {
+			errc <- err
+		}
+	})
+	// The watcher owns the listener from here: it listens again when the
+	// socket file is removed or replaced, and closes it at shutdown.
+	wg.Go(func() { id = s.watchSocket(sctx, socket, ln, id, &wg, errc) })
 	if hsrv != nil {
 		wg.Go(func() {
 			if err := hsrv.Serve(hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("serve http on %s: %w", opts.HTTPAddr, err)
 			}
 		})
-		log.Info("serving streamable-HTTP MCP", "addr", hln.Addr().String())
+		log.Info("serving streamable-HTTP MCP", "addr", hln.Addr().String(), "token_file", TokenPath(socket))
 	}
 	log.Info("switchboard daemon listening", "socket", socket, "pid", os.Getpid(), "version", opts.Version)
 
@@ -116,7 +149,6 @@ func Serve(ctx context.Context, opts Options) error {
 	case serveErr = <-errc:
 	}
 	cancel()
-	ln.Close()
 	if hsrv != nil {
 		shctx, done := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := hsrv.Shutdown(shctx); err != nil {
@@ -127,15 +159,81 @@ func Serve(ctx context.Context, opts Options) error {
 	s.closeAll()
 	wg.Wait()
 	s.handlers.Wait()
-	if err := os.Remove(socket); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		log.Warn("remove socket", "socket", socket, "err", err)
+	if fi, err := os.Lstat(socket); err == nil && os.SameFile(fi, id) {
+		if err := os.Remove(socket); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("remove socket", "socket", socket, "err", err)
+		}
 	}
 	log.Info("switchboard daemon stopped listening", "socket", socket)
 	return serveErr
 }
 
-// listenLoopback listens on addr only if it is a loopback address: the HTTP
-// endpoint has no authentication, so other machines must not reach it.
+// socketCheckInterval is how often the daemon checks that its socket file
+// is still the one it listens on.
+var socketCheckInterval = 2 * time.Second
+
+// listenSocket listens on socket, replacing a stale socket file, and
+// returns the listener and the file's identity. Closing the listener leaves
+// the path alone: by then it may be another listener's.
+func listenSocket(socket string, log *slog.Logger) (*net.UnixListener, fs.FileInfo, error) {
+	if err := removeStale(socket, log); err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: socket, Net: "unix"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s: %w", socket, err)
+	}
+	ln.SetUnlinkOnClose(false)
+	// The directory is 0700 already; the mode is belt and braces for a
+	// socket directory the user made group-readable.
+	if err := os.Chmod(socket, 0o600); err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("restrict %s to its owner: %w", socket, err)
+	}
+	id, err := os.Lstat(socket)
+	if err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("check %s: %w", socket, err)
+	}
+	return ln, id, nil
+}
+
+// watchSocket listens again whenever the socket file stops being the one
+// ln serves (someone deleted it, or put another file there): without this
+// the daemon would hold the lock yet be unreachable, and every client would
+// find it "already running". It closes the listener when ctx ends and
+// returns the identity of the socket file it last created.
+func (s *server) watchSocket(ctx context.Context, socket string, ln *net.UnixListener, id fs.FileInfo, wg *sync.WaitGroup, errc chan<- error) fs.FileInfo {
+	t := time.NewTicker(socketCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			ln.Close()
+			return id
+		case <-t.C:
+		}
+		if fi, err := os.Lstat(socket); err == nil && os.SameFile(fi, id) {
+			continue
+		}
+		s.log.Warn("the daemon socket was removed or replaced; listening on it again", "socket", socket)
+		nln, nid, err := listenSocket(socket, s.log)
+		if err != nil {
+			s.log.Error("listen on the daemon socket again", "socket", socket, "err", err)
+			continue
+		}
+		ln.Close()
+		ln, id = nln, nid
+		wg.Go(func() {
+			if err := s.accept(ctx, nln); err != nil {
+				errc <- err
+			}
+		})
+	}
+}
+
+// listenLoopback listens on addr only if it is a loopback address: the
+// bearer token travels in clear text, so other machines must not reach it.
 func listenLoopback(addr string) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -180,6 +278,8 @@ func removeStale(socket string, log *slog.Logger) error {
 
 type server struct {
 	opts     Options
+	started  time.Time
+	socket   string
 	log      *slog.Logger
 	handlers sync.WaitGroup
 
@@ -248,6 +348,12 @@ func (s *server) closeAll() {
 // handle reads the hello line, then serves MCP on the connection until the
 // client leaves or the daemon stops.
 func (s *server) handle(ctx context.Context, conn net.Conn) {
+	// The socket's modes keep other users out; the kernel's word on who
+	// dialled is the check that does not depend on them.
+	if p, err := peerOf(conn); err != nil || p.uid != os.Geteuid() {
+		s.log.Warn("refused a client of another user", "uid", p.uid, "pid", p.pid, "err", err)
+		return
+	}
 	br := bufio.NewReader(conn)
 	_ = conn.SetReadDeadline(time.Now().Add(helloTimeout))
 	line, err := readLine(br, maxHelloBytes)
@@ -273,11 +379,27 @@ func (s *server) handle(ctx context.Context, conn net.Conn) {
 		}
 	}
 	log := s.log.With("caller", h.Caller)
+	if h.Proto >= helloProto {
+		w := Welcome{PID: os.Getpid(), Config: s.opts.ConfigPath, Version: s.opts.Version, Socket: s.socket, Started: s.started}
+		mine, theirs := cleanPath(s.opts.ConfigPath), cleanPath(h.Config)
+		if mine != "" && theirs != "" && mine != theirs {
+			w.Error = fmt.Sprintf("the daemon on %s serves %s, not %s; stop it with \"switchboard stop --config %s\", "+
+				"or set settings.socket in %s to run a second daemon", s.socket, mine, theirs, mine, theirs)
+			log.Warn("refused a client of another config", "client_config", theirs, "config", mine)
+		}
+		b, _ := json.Marshal(w)
+		if _, err := conn.Write(append(b, '\n')); err != nil || w.Error != "" {
+			return
+		}
+	}
 	if h.Version != "" && s.opts.Version != "" && h.Version != s.opts.Version {
 		log.Warn("client and daemon versions differ; restart the daemon to run the new version", "client", h.Version, "daemon", s.opts.Version)
 	}
 	srv := broker.NewMCPServer(s.opts.Broker, h.Caller)
-	sess, err := srv.Connect(ctx, &mcp.IOTransport{Reader: readCloser{br, conn}, Writer: conn}, nil)
+	out := newOutQueue(conn, maxOutQueue, log)
+	defer out.wait()
+	defer conn.Close() // unblocks the queue's writer
+	sess, err := srv.Connect(ctx, &mcp.IOTransport{Reader: readCloser{br, conn}, Writer: out}, nil)
 	if err != nil {
 		log.Warn("start MCP session", "err", err)
 		return
@@ -286,6 +408,16 @@ func (s *server) handle(ctx context.Context, conn net.Conn) {
 	if err := sess.Wait(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		log.Debug("client session ended", "err", err)
 	}
+}
+
+func cleanPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	return filepath.Clean(p)
 }
 
 // readCloser reads through the hello line's buffer and closes the conn.

@@ -268,7 +268,11 @@ func TestHTTPEndpoint(t *testing.T) {
 
 	ctx := context.Background()
 	c := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "test"}, nil)
-	hc := &http.Client{Transport: headerTransport{CallerHeader, "web"}}
+	tok, err := ReadToken(filepath.Join(dir, "broker.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: headerTransport{map[string]string{CallerHeader: "web", "Authorization": "Bearer " + tok}}}
 	sess, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: "http://" + addr, HTTPClient: hc}, nil)
 	if err != nil {
 		t.Fatalf("connect over HTTP: %v", err)
@@ -283,11 +287,13 @@ func TestHTTPEndpoint(t *testing.T) {
 	}
 }
 
-type headerTransport struct{ key, value string }
+type headerTransport struct{ headers map[string]string }
 
 func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
-	r.Header.Set(h.key, h.value)
+	for k, v := range h.headers {
+		r.Header.Set(k, v)
+	}
 	return http.DefaultTransport.RoundTrip(r)
 }
 

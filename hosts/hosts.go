@@ -125,11 +125,6 @@ func (tm *Team) Ping(ctx context.Context) error {
 // Claude is the command that runs Claude Code for the team.
 func (tm *Team) Claude() string { return tm.bin }
 
-// ServesBrokerMCP reports whether the team's Claude runs on this machine,
-// where it can start the broker's own MCP server (`switchboard mcp`) over
-// stdio. A remote host has no such command to run.
-func (tm *Team) ServesBrokerMCP() bool { return !tm.remote }
-
 // SessionFile is where Claude Code keeps the transcript of sessionID on the
 // team's host: under the team's CLAUDE_CONFIG_DIR, else the host's (local
 // only), else ~/.claude, in the folder named after the team's resolved path.

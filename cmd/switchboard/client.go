@@ -151,12 +151,14 @@ func checkTeamName(flag, name string) error {
 // client is an MCP session with the daemon, for the CLI commands.
 type client struct {
 	sess *mcp.ClientSession
+	// daemon is what the daemon said about itself on connecting.
+	daemon daemon.Welcome
 }
 
 // connect opens an MCP session with the daemon as caller, starting the
 // daemon when start is set and none runs.
 func (a *app) connect(ctx context.Context, cfg *configs.Config, configPath, caller string, start bool, opts *mcp.ClientOptions, log *slog.Logger) (*client, error) {
-	co := daemon.ConnectOptions{Socket: cfg.Settings.Socket, Caller: caller, Version: version, Logger: log}
+	co := daemon.ConnectOptions{Socket: cfg.Settings.Socket, Caller: caller, Version: version, Config: configPath, Logger: log}
 	if start {
 		co.Start = a.starter(cfg, configPath)
 	}
@@ -170,7 +172,7 @@ func (a *app) connect(ctx context.Context, cfg *configs.Config, configPath, call
 		conn.Close()
 		return nil, fmt.Errorf("start an MCP session with the daemon: %w", err)
 	}
-	return &client{sess: sess}, nil
+	return &client{sess: sess, daemon: conn.Daemon}, nil
 }
 
 func (c *client) Close() error { return c.sess.Close() }

@@ -53,6 +53,7 @@ type app struct {
 // run executes the command line and returns the exit status: 0 success,
 // 1 failure (one line on stderr), 2 bad usage.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	version = buildVersion()
 	broker.Version = version
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := a.rootCommand()
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
 	}
@@ -70,7 +71,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	var ue usageError
 	if errors.As(err, &ue) || !a.ran {
-		fmt.Fprintf(stderr, "switchboard: %v (see switchboard --help)\n", err)
+		help := "switchboard"
+		if cmd != nil {
+			help = cmd.CommandPath()
+		}
+		fmt.Fprintf(stderr, "switchboard: %v (see %s --help)\n", err, help)
 		return 2
 	}
 	fmt.Fprintf(stderr, "switchboard: %v\n", err)
@@ -84,6 +89,7 @@ func (a *app) rootCommand() *cobra.Command {
 		Long: "switchboard is a broker that lets Claude Code instances in different project directories (teams),\n" +
 			"on this machine or over SSH, ask each other questions through MCP tools.\n" +
 			"Register it with Claude Code once (switchboard install); Claude Code then runs `switchboard mcp`.",
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -102,6 +108,7 @@ func (a *app) rootCommand() *cobra.Command {
 			return nil
 		},
 	}
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configFlag, "config", "", "config file (default: $SWITCHBOARD_CONFIG, ./switchboard.yaml, ~/.switchboard/config.yaml)")
@@ -116,7 +123,12 @@ func (a *app) rootCommand() *cobra.Command {
 		a.doctorCommand(),
 		a.installCommand(),
 		a.versionCommand(),
+		a.stopCommand(),
+		a.restartCommand(),
+		a.statusCommand(),
+		a.initCommand(),
 	)
+	root.AddCommand(a.approvalsCommands()...)
 	return root
 }
 

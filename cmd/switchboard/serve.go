@@ -35,10 +35,6 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find this program's path: %w", err)
-	}
 	ring := broker.NewLogRing(logRingSize)
 	// get_logs sees every record, whatever the stderr level.
 	log := slog.New(ring.Handler(a.handler(cfg.Settings.Level())))
@@ -66,18 +62,13 @@ func (a *app) serve(ctx context.Context) error {
 	defer run.Close()
 	b, err := broker.New(ctx, cfg, broker.Options{
 		Store: store, Hosts: brokerHosts(run), Logger: log, Logs: ring,
-		// A team's own Claude reaches this daemon through `switchboard mcp`,
-		// for its permission prompts.
-		SelfMCP: func(team string) (string, []string) {
-			return self, []string{"--config", path, "mcp", "--as", team}
-		},
 	})
 	if err != nil {
 		return fmt.Errorf("start the broker: %w", err)
 	}
 	defer b.Close()
 
-	err = daemon.Serve(ctx, daemon.Options{Lock: lock, HTTPAddr: cfg.Settings.HTTPAddr, Broker: b, Version: version, Logger: log})
+	err = daemon.Serve(ctx, daemon.Options{Lock: lock, HTTPAddr: cfg.Settings.HTTPAddr, Broker: b, Version: version, ConfigPath: path, Logger: log})
 	log.Info("shutting down: stopping claude processes and closing the store")
 	return err
 }

@@ -157,7 +157,10 @@ func (a *app) showSession(ctx context.Context, store *models.Store, s *models.Se
 	for _, m := range msgs {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", m.ID, m.Status, when(&m.CreatedAt), clip(oneLine(m.Text), 60))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return a.permissionLines(ctx, store, msgs)
 }
 
 func clip(s string, n int) string {
