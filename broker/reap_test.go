@@ -134,3 +134,35 @@ func TestConnectionLostMidTurnIsRetried(t *testing.T) {
 		t.Fatalf("the message reached Claude %d times, want once", n)
 	}
 }
+
+// An idle remote process whose connection froze is reported as a lost SSH
+// connection, and the message is kept for a retry, not failed as "did not
+// start the turn within sessionInitTimeout".
+func TestFrozenConnectionReportedAsLost(t *testing.T) {
+	srv := sshdtest.Start(t)
+	h := newRemoteHarness(t, fakeBackend, srv, srv.SSHConfig)
+	ctx := context.Background()
+	if r := h.ask("web", "api", "warm up"); r.Status != models.MessageAnswered {
+		t.Fatalf("warm up: %s %q", r.Status, r.Error)
+	}
+	h.close()
+	h.cfg.Settings.SessionInitTimeout.Duration = 300 * time.Millisecond
+	h.open()
+	if _, err := h.b.Wake(ctx, "web", "api"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Freeze()
+	t.Cleanup(func() { srv.Stop() })
+	m, err := h.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "into the void", NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cur *Reply
+	waitFor(t, "the failed attempt to be recorded", func() bool {
+		cur, err = h.b.Message(ctx, m.MessageID)
+		return err == nil && cur.Error != ""
+	})
+	if cur.Status.Final() || strings.Contains(cur.Error, "sessionInitTimeout") || !strings.Contains(strings.ToLower(cur.Error), "connection") || !strings.Contains(cur.Error, "lost") {
+		t.Fatalf("message %s with error %q; want it kept for a retry, saying the SSH connection was lost", cur.Status, cur.Error)
+	}
+}
