@@ -91,7 +91,7 @@ func buildCommand(spec proc.Spec) (string, error) {
 	// the program sees EOF and, if it has not exited within
 	// stdinCloseGrace, is killed. Otherwise sshd leaves it running, and a
 	// restarted daemon would resume its session in a second process.
-	fmt.Fprintf(&b, `d="${TMPDIR:-/tmp}/switchboard-$$" && mkdir -m 700 "$d" && mkfifo "$d/in" || exit %d`+"\n", exitNoReady)
+	fmt.Fprintf(&b, `d=$(mktemp -d "${TMPDIR:-/tmp}/switchboard.XXXXXX") && mkfifo "$d/in" || exit %d`+"\n", exitNoReady)
 	b.WriteString("exec 5<&0\n")
 	if len(keys) > 0 {
 		b.WriteString("env")
