@@ -107,6 +107,11 @@ func TestRemoteTeamOverRealSSH(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.running(q.MessageID)
+		// Cut only once Claude holds the message: redelivered, it would
+		// sleep its whole minute again.
+		waitFor(t, "the message to reach the remote session", func() bool {
+			return countContaining(h.userEntries("web", "api"), "long one") == 1
+		})
 		srv.Stop()
 		waitFor(t, "the lost connection to be recorded", func() bool {
 			m, err := h.b.Message(ctx, q.MessageID)
