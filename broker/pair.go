@@ -210,7 +210,9 @@ func (b *Broker) spawn(ctx context.Context, p *pair, runner Host, sess *models.S
 			b.storeWrite("record missing session file", b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, note), "session", sess.SessionID)
 		}
 	}
-	if !created {
+	if exists {
+		// Only a resume can meet a stale process: one that ran would have
+		// written the file. Elsewhere the extra exec is not worth its cost.
 		b.reapStale(ctx, runner, sess.SessionID)
 	}
 	args := b.claudeArgs(p.team, sess.SessionID, exists)

@@ -99,22 +99,34 @@ func TestRemoteTeamOverRealSSH(t *testing.T) {
 			t.Fatalf("team_status: reachable %v where %q problem %q", st[0].Reachable, st[0].Where, st[0].Problem)
 		}
 
-		// sshd dies mid-answer: the ask fails with a clear error within the
-		// keepalive window, and once sshd is back the session goes on.
+		// sshd dies mid-answer: a lost connection is a retryable fault, not
+		// the team's answer: the message waits, saying why, and once sshd
+		// is back it is settled from the session file and the session goes on.
 		q, err := h.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "SLEEP 60s\nlong one", NoWait: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		h.running(q.MessageID)
+		// Cut only once Claude holds the message: redelivered, it would
+		// sleep its whole minute again.
+		waitFor(t, "the message to reach the remote session", func() bool {
+			return countContaining(h.userEntries("web", "api"), "long one") == 1
+		})
 		srv.Stop()
-		r := h.waitFinal(q.MessageID)
-		if r.Status != models.MessageFailed || !strings.Contains(r.Error, "connection") {
-			t.Fatalf("after sshd died: %s %q", r.Status, r.Error)
+		waitFor(t, "the lost connection to be recorded", func() bool {
+			m, err := h.b.Message(ctx, q.MessageID)
+			return err == nil && strings.Contains(m.Error, "connection")
+		})
+		if m, _ := h.b.Message(ctx, q.MessageID); m.Status.Final() {
+			t.Fatalf("after sshd died the message is %s (%q); a lost connection must be retried", m.Status, m.Error)
 		}
 		if st, _ := h.b.Status(ctx, "api"); st[0].Reachable {
 			t.Fatal("team_status says a team whose sshd is down is reachable")
 		}
 		srv.Restart()
+		if r := h.waitFinal(q.MessageID); r.Status != models.MessageAnswered {
+			t.Fatalf("after sshd came back: %s %q", r.Status, r.Error)
+		}
 		r3 := h.ask("web", "api", "back again?")
 		if r3.Status != models.MessageAnswered || r3.SessionID != r1.SessionID {
 			t.Fatalf("after sshd came back: %s session %s (want %s) %q", r3.Status, r3.SessionID, r1.SessionID, r3.Error)

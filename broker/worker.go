@@ -134,6 +134,9 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 		// Shutdown mid-turn: leave the message running; the next run finds
 		// it in the session file or delivers it again.
 		return
+	case err != nil && lostConnection(m, err):
+		b.retryLost(m, err)
+		return
 	case err != nil:
 		b.finish(m, models.MessageFailed, "", fmt.Sprintf("team %s failed while answering: %v", m.ToTeam, err), 0)
 		b.storeWrite("record session error", b.store.SetStatus(context.Background(), sess.SessionID, models.SessionError, err.Error()), "session", sess.SessionID)
@@ -217,6 +220,9 @@ func (b *Broker) runTurn(ctx context.Context, p *pair, cl *claude, m *models.Mes
 	}
 	res, err := cl.turn(tctx, text, p.team.EffectiveSessionInitTimeout(b.config().Settings), started, progress)
 	if errors.Is(err, errNoInit) {
+		if lost := b.connectionProblem(ctx, p, cl); lost != nil {
+			err = lost // the host, not Claude, is why the turn never began
+		}
 		p.stopProcess(b, err.Error())
 		return res, err
 	}

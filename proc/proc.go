@@ -5,9 +5,15 @@ package proc
 
 import (
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 )
+
+// ErrConnectionLost marks (errors.Is) a process or file operation that
+// failed because the connection to its host was lost, not because the
+// program failed: a retryable fault. Runners over a network wrap it.
+var ErrConnectionLost = errors.New("connection to the host lost")
 
 // Spec describes one process to start.
 type Spec struct {

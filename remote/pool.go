@@ -12,6 +12,8 @@ import (
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/switchboard-mcp/switchboard/proc"
 )
 
 // ErrClosed is returned by runners of a closed Pool.
@@ -19,7 +21,8 @@ var ErrClosed = errors.New("ssh connection pool is closed")
 
 // ErrConnectionLost marks failures caused by a dropped SSH connection (the
 // host went away or stopped answering keepalives). The next use redials.
-var ErrConnectionLost = errors.New("ssh connection lost")
+// It matches proc.ErrConnectionLost, which is how the broker knows it.
+var ErrConnectionLost = fmt.Errorf("ssh %w", proc.ErrConnectionLost)
 
 // Pool shares one SSH connection per host (user@host:port plus the jump
 // chain) among all its runners. Connections are dialled on first use, kept

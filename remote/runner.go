@@ -287,8 +287,8 @@ func (e notFoundError) Unwrap() error { return fs.ErrNotExist }
 // Kill stops the remote program at once. It sends SIGKILL as an SSH signal
 // request, but sshd refuses those in some setups (sessions of root, which
 // run without privilege separation), so it also runs kill on the host
-// against the program's process group: the program leads it, since sshd
-// starts each session with setsid and exec keeps the pid.
+// against the program's process group: the session's, which sshd starts
+// with setsid, holding the program, its children and its stdin watcher.
 func (p *process) Kill() error {
 	select {
 	case <-p.exited:
@@ -326,7 +326,7 @@ func (p *process) killByPid() error {
 	defer s.Close()
 	// The group kill fails harmlessly where the program leads no group. A
 	// failing kill means the program is already gone: not an error.
-	err = s.Run(fmt.Sprintf("kill -KILL -- -%d 2>/dev/null || kill -KILL %d 2>/dev/null", p.pid, p.pid))
+	err = s.Run(fmt.Sprintf(`g=$(ps -o pgid= -p %d 2>/dev/null | tr -d ' '); { [ -n "$g" ] && kill -KILL -- -"$g" 2>/dev/null; } || kill -KILL %d 2>/dev/null`, p.pid, p.pid))
 	var exit *ssh.ExitError
 	if errors.As(err, &exit) {
 		return nil

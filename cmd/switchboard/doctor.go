@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/switchboard-mcp/switchboard/broker"
 	"github.com/switchboard-mcp/switchboard/configs"
 	"github.com/switchboard-mcp/switchboard/daemon"
 	"github.com/switchboard-mcp/switchboard/hosts"
@@ -67,6 +70,9 @@ func (a *app) doctor(ctx context.Context) error {
 		checks = append(checks, cs...)
 	}
 	checks = append(checks, a.checkStore(ctx, cfg, log), checkDaemon(ctx, cfg))
+	if c, bad := a.checkDaemonStore(ctx, cfg, path, log); bad {
+		checks = append(checks, c)
+	}
 
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TEAM\tCHECK\tRESULT\tFIX")
@@ -190,4 +196,31 @@ func checkAskBack(ctx context.Context, h *hosts.Team, t *configs.Team) check {
 		return c
 	}
 	return pass(t.Name, "ask back", "switchboard's tools reach "+h.Where()+" through a port forwarded on its SSH connection")
+}
+
+// checkDaemonStore asks a running daemon whether its store refuses writes
+// (a full disk pauses every delivery), which opening the store here cannot
+// tell. It reports a failing check, or false when there is nothing to say.
+func (a *app) checkDaemonStore(ctx context.Context, cfg *configs.Config, path string, log *slog.Logger) (check, bool) {
+	if !daemon.Running(ctx, cfg.Settings.Socket) {
+		return check{}, false
+	}
+	wd, _ := os.Getwd()
+	c, err := a.connect(ctx, cfg, path, callerFor(cfg, "", wd), false, nil, log)
+	if err != nil {
+		return check{}, false
+	}
+	defer c.Close()
+	var out struct {
+		Teams []broker.TeamStatus `json:"teams"`
+	}
+	if err := c.callJSON(ctx, "team_status", map[string]any{}, &out); err != nil {
+		return check{}, false
+	}
+	for _, t := range out.Teams {
+		if i := strings.Index(t.Problem, "store is full"); i >= 0 {
+			return fail("*", "session store", t.Problem[i:], "free disk space where the database lives; the daemon resumes deliveries by itself"), true
+		}
+	}
+	return check{}, false
 }
