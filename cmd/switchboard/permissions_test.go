@@ -12,6 +12,8 @@ import (
 // Claude through permissions__approve: yes lets it change files (even as
 // root, where --dangerously-skip-permissions is refused), no does not.
 func TestGrantPermissionThroughBroker(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
+	needsRealClaude(t)
 	w := newWorld(t, "web", "api", "db")
 	cfg, err := os.ReadFile(w.config)
 	if err != nil {
