@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,22 +26,25 @@ type Options struct {
 	// Logs, when set, is the ring the get_logs tool reads; Logger should
 	// write into it (see LogRing.Handler).
 	Logs *LogRing
-	// SelfMCP, when set, returns the command that serves this broker's MCP
-	// tools over stdio to team's own Claude (`switchboard mcp --as team`).
-	// Teams whose Host serves it, with grantPermission yes or no, then have
-	// their permission prompts answered by the broker (permissions__approve).
-	SelfMCP func(team string) (command string, args []string)
+	// ServeSessions, when set, is called once by New, before any Claude
+	// starts, with SessionHandler: the wiring serves it where each team's
+	// Claude can reach it (package hosts), and every Claude process then
+	// gets switchboard's tools with a credential of its own.
+	ServeSessions func(http.Handler)
 }
 
 // Broker owns the process pool and the per-pair workers.
 type Broker struct {
 	// cfg is swapped whole by Reload; read it through config().
-	cfg     atomic.Pointer[configs.Config]
-	store   *models.Store
-	hosts   Hosts
-	log     *slog.Logger
-	logs    *LogRing
-	selfMCP func(team string) (string, []string)
+	cfg   atomic.Pointer[configs.Config]
+	store *models.Store
+	hosts Hosts
+	log   *slog.Logger
+	logs  *LogRing
+	perms permissions
+
+	serveSessions func(http.Handler)
+	asks          askBack // session credentials (askback.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -48,6 +52,10 @@ type Broker struct {
 
 	slots     chan struct{} // one token per live process (maxProcesses)
 	idlePulse chan struct{} // a process became idle or stopped
+	full      storeHealth   // the store refused writes: disk full
+
+	standby standbyPool // standby.go
+	events  changes     // Changes subscribers
 
 	mu      sync.Mutex
 	pairs   map[pairKey]*pair
@@ -76,7 +84,6 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 		hosts:     opts.Hosts,
 		log:       log,
 		logs:      opts.Logs,
-		selfMCP:   opts.SelfMCP,
 		ctx:       bctx,
 		cancel:    cancel,
 		slots:     make(chan struct{}, cfg.Settings.MaxProcesses),
@@ -84,13 +91,22 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 		pairs:     make(map[pairKey]*pair),
 		waiters:   make(map[uint64][]*waiter),
 		retired:   make(map[pairKey]*pair),
+
+		serveSessions: opts.ServeSessions,
 	}
 	b.cfg.Store(cfg)
+	if err := b.startPermissions(ctx, time.Now()); err != nil {
+		cancel()
+		return nil, fmt.Errorf("expire old permission requests: %w", err)
+	}
 	if n, err := b.store.ResetProcessStates(ctx); err != nil {
 		cancel()
 		return nil, fmt.Errorf("reset process states: %w", err)
 	} else if n > 0 {
 		log.Info("reset process states left by an earlier run", "sessions", n)
+	}
+	if b.serveSessions != nil {
+		b.serveSessions(b.SessionHandler())
 	}
 	if err := b.kickPending(ctx); err != nil {
 		cancel()
@@ -98,6 +114,7 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 	}
 	b.wg.Add(1)
 	go b.healthLoop()
+	b.fillAllStandby()
 	return b, nil
 }
 
@@ -121,6 +138,8 @@ func (b *Broker) Close() error {
 	}
 	wg.Wait()
 	b.wg.Wait()
+	b.closeStandby()
+	b.asks.bound.Wait() // every credential revoked, its file removed
 	return nil
 }
 
@@ -201,6 +220,7 @@ func (b *Broker) healthLoop() {
 
 func (b *Broker) healthCheck(ctx context.Context) {
 	now := time.Now()
+	b.expireStandby(now)
 	b.mu.Lock()
 	pairs := make([]*pair, 0, len(b.pairs))
 	for _, p := range b.pairs {
@@ -218,6 +238,7 @@ func (b *Broker) healthCheck(ctx context.Context) {
 	if n, err := b.store.ExpireMessages(ctx, now); err != nil {
 		b.log.Error("expire queued messages", "err", err)
 	} else if n > 0 {
+		b.changed()
 		b.log.Warn("queued messages expired undelivered", "count", n)
 	}
 	if err := b.kickPending(ctx); err != nil {
@@ -261,6 +282,9 @@ func (b *Broker) pulse() {
 
 // evictOne stops the least recently used idle process other than self's.
 func (b *Broker) evictOne(self *pair) bool {
+	if b.evictStandby() {
+		return true
+	}
 	b.mu.Lock()
 	var victim *pair
 	var oldest time.Time

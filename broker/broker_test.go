@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,8 +97,10 @@ type harness struct {
 	env       []string
 	rec       *recorder
 	hosts     Hosts // default: every team on h.rec
-	store     *models.Store
-	b         *Broker
+	// serveSessions, when set, is the broker's Options.ServeSessions.
+	serveSessions func(http.Handler)
+	store         *models.Store
+	b             *Broker
 }
 
 func newHarness(t *testing.T, be backend, settings string, teams ...string) *harness {
@@ -135,7 +138,7 @@ func (h *harness) open() {
 	ring := NewLogRing(100)
 	log := slog.New(ring.Handler(slog.NewTextHandler(h.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
 	b, err := New(ctx, h.cfg, Options{Store: st, Logs: ring, Logger: log,
-		Hosts: h.hosts})
+		Hosts: h.hosts, ServeSessions: h.serveSessions})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -175,7 +178,13 @@ func (h *harness) ask(from, to, text string) *Reply {
 func (h *harness) starts() []string {
 	h.rec.mu.Lock()
 	defer h.rec.mu.Unlock()
-	return append([]string(nil), h.rec.argvs...)
+	var out []string
+	for _, a := range h.rec.argvs {
+		if !strings.HasPrefix(a, "sh -c "+reapScript) { // reapStale's look for leftovers
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func (h *harness) sessionFile(to, id string) string {

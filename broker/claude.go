@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +22,10 @@ type event struct {
 	IsError bool            `json:"is_error"`
 	Message json.RawMessage `json:"message"`
 	Errors  []string        `json:"errors"`
+	// RequestID and Request are set on control_request and
+	// control_cancel_request lines (permission prompts, see permission.go).
+	RequestID string          `json:"request_id"`
+	Request   json.RawMessage `json:"request"`
 }
 
 // text returns the text blocks of an assistant event's message.
@@ -59,12 +61,19 @@ type claude struct {
 	events chan event    // closed when stdout ends
 	done   chan struct{} // closed when the process has exited
 	err    error         // exit error, valid after done
+	// readErr, valid once events is closed, says why reading stopped early.
+	readErr error
 
 	writeMu sync.Mutex
 	nextReq int
+
+	// permit decides a can_use_tool prompt; nil denies every prompt. ctx
+	// ends when Claude cancels the prompt or exits (see permission.go).
+	permit  func(ctx context.Context, req *toolPrompt) promptAnswer
+	prompts promptSet
 }
 
-func startClaude(ctx context.Context, r proc.Runner, spec proc.Spec, sessionID string) (*claude, error) {
+func startClaude(ctx context.Context, r proc.Runner, spec proc.Spec, sessionID string, permit func(context.Context, *toolPrompt) promptAnswer) (*claude, error) {
 	p, err := r.Start(ctx, spec)
 	if err != nil {
 		return nil, err
@@ -75,6 +84,7 @@ func startClaude(ctx context.Context, r proc.Runner, spec proc.Spec, sessionID s
 		started:   time.Now(),
 		events:    make(chan event, 64),
 		done:      make(chan struct{}),
+		permit:    permit,
 	}
 	readDone := make(chan struct{})
 	go func() {
@@ -93,25 +103,22 @@ func startClaude(ctx context.Context, r proc.Runner, spec proc.Spec, sessionID s
 		}
 		c.err = err
 		close(c.done)
+		c.prompts.cancelAll(errProcessExited)
 	}()
+	// Permission prompts come over this pipe (--permission-prompt-tool
+	// stdio); initialize is optional on 2.1.332 but SDK hosts send it once
+	// per process and older versions needed it.
+	// A failed write means the process is gone; the first turn reports why.
+	_ = c.initialize()
 	return c, nil
 }
 
 func (c *claude) read() {
 	defer close(c.events)
-	br := bufio.NewReaderSize(c.p.Stdout(), 64*1024)
-	for {
-		line, err := br.ReadBytes('\n')
-		line = bytes.TrimSpace(line)
-		if len(line) > 0 {
-			var e event
-			if json.Unmarshal(line, &e) == nil && e.Type != "" {
-				c.events <- e
-			}
-		}
-		if err != nil {
-			return
-		}
+	err := readEvents(c.p.Stdout(), maxLineBytes, func(e event) { c.events <- e })
+	if errors.Is(err, errLineTooLong) {
+		c.readErr = err
+		_ = c.p.Kill()
 	}
 }
 
@@ -201,6 +208,9 @@ func (c *claude) await(ctx context.Context, initTimeout time.Duration, started f
 			return turnResult{}, fmt.Errorf("%w within sessionInitTimeout %s", errNoInit, initTimeout)
 		case e, ok := <-c.events:
 			if !ok {
+				if c.readErr != nil {
+					return turnResult{}, c.readErr
+				}
 				return turnResult{}, c.exitError(io.ErrUnexpectedEOF)
 			}
 			initC = nil
@@ -209,6 +219,8 @@ func (c *claude) await(ctx context.Context, initTimeout time.Duration, started f
 				started = nil
 			}
 			switch e.Type {
+			case "control_request", "control_cancel_request":
+				c.control(e)
 			case "assistant":
 				if t := e.text(); t != "" && progress != nil {
 					progress(t)

@@ -24,10 +24,6 @@ type Host interface {
 	// ForkCommand is a shell command line a person runs in a terminal to open
 	// sessionID interactively as a fork, reaching the host as needed.
 	ForkCommand(sessionID string) string
-	// ServesBrokerMCP reports whether the team's Claude can start the
-	// broker's own MCP server over stdio (Options.SelfMCP): true only where
-	// that command exists, on this machine.
-	ServesBrokerMCP() bool
 }
 
 // Hosts places teams. For returns the team's Host, or an error when its host

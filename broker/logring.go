@@ -21,12 +21,15 @@ type LogRing struct {
 	recs []LogRecord
 	next int
 	full bool
+
+	events changes // Changes subscribers
 }
 
 // NewLogRing keeps the last n records.
 func NewLogRing(n int) *LogRing { return &LogRing{recs: make([]LogRecord, n)} }
 
 func (r *LogRing) add(rec LogRecord) {
+	defer r.events.notify()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.recs[r.next] = rec

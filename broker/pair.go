@@ -28,6 +28,9 @@ type pair struct {
 	gone   chan struct{}
 	after  <-chan struct{}
 
+	// spawnMu is held by whoever is starting the pair's process.
+	spawnMu sync.Mutex
+
 	mu          sync.Mutex
 	cl          *claude
 	state       models.ProcessState
@@ -37,6 +40,7 @@ type pair struct {
 	turnStarted bool   // Claude has begun the current turn
 	lastUsed    time.Time
 	lastReason  string
+	waiting     *PermissionWait // a tool-permission prompt awaits a decision
 }
 
 func (p *pair) poke() {
@@ -100,26 +104,36 @@ func (p *pair) stopLocked(b *Broker, reason string) {
 }
 
 func (b *Broker) setProcessState(sessionID string, s models.ProcessState) {
-	if err := b.store.SetProcessState(context.Background(), sessionID, s); err != nil && !errors.Is(err, models.ErrNotFound) {
-		b.log.Warn("record process state", "session", sessionID, "state", s, "err", err)
-	}
+	defer b.changed()
+	b.storeWrite("record process state", b.store.SetProcessState(context.Background(), sessionID, s), "session", sessionID, "state", s)
 }
 
 // ensureProcess returns the pair's live process, starting one (and the
 // session record) when there is none. With reserve, the pair is marked busy
-// before it is unlocked, so eviction cannot stop the process between its
-// start and the turn the caller is about to run; the caller then owes an
-// idle() call.
+// from the start, so eviction cannot stop the process between its start and
+// the turn the caller is about to run; the caller then owes an idle() call.
+//
+// p.mu is not held while waiting for a pool slot or for the spawn: status,
+// sleep, cancel and reboot take it and must never wait for a start (spawnMu
+// keeps starts of one pair one at a time).
 func (b *Broker) ensureProcess(ctx context.Context, p *pair, reserve bool) (cl *claude, sess *models.Session, err error) {
+	p.spawnMu.Lock()
+	defer p.spawnMu.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	locked := true
 	defer func() {
-		if err == nil && reserve {
-			p.busy = true
+		if !locked {
+			p.mu.Lock()
 		}
+		if reserve {
+			p.busy = err == nil
+		}
+		p.mu.Unlock()
 	}()
-	var created bool
-	sess, created, err = b.store.GetOrCreateSession(ctx, p.key.from, p.key.to)
+	if reserve {
+		p.busy = true
+	}
+	sess, created, sb, err := b.sessionFor(ctx, p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("session for %s: %w", p.key, err)
 	}
@@ -130,23 +144,40 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair, reserve bool) (cl *
 		// Died, or its session was rebooted: make sure it is gone first.
 		p.stopLocked(b, "replaced")
 	}
+	if sb != nil {
+		return b.adoptStandby(p, sb, sess), sess, nil
+	}
 	host, err := b.hosts.For(p.team)
 	if err != nil {
 		return nil, sess, fmt.Errorf("runner for team %s: %w", p.team.Name, err)
 	}
+	p.state = models.ProcessStarting
+	p.mu.Unlock()
+	locked = false
+	b.setProcessState(sess.SessionID, models.ProcessStarting)
 	if err := b.acquireSlot(ctx, p); err != nil {
+		p.mu.Lock()
+		locked = true
+		p.state = models.ProcessStopped
 		return nil, sess, err
 	}
-	p.state = models.ProcessStarting
-	b.setProcessState(sess.SessionID, models.ProcessStarting)
 	cl, err = b.spawn(ctx, p, host, sess, created)
+	p.mu.Lock()
+	locked = true
 	if err != nil {
 		b.releaseSlot()
 		p.state = models.ProcessError
 		p.lastReason = err.Error()
 		b.setProcessState(sess.SessionID, models.ProcessError)
-		_ = b.store.SetStatus(context.Background(), sess.SessionID, models.SessionError, err.Error())
+		b.storeWrite("record session error", b.store.SetStatus(context.Background(), sess.SessionID, models.SessionError, err.Error()), "session", sess.SessionID)
 		return nil, sess, err
+	}
+	if b.ctx.Err() != nil {
+		// Close ran while this process started, and found nothing to stop.
+		cl.stop(3 * time.Second)
+		b.releaseSlot()
+		p.state = models.ProcessStopped
+		return nil, sess, ErrClosed
 	}
 	p.cl = cl
 	p.state = models.ProcessIdle
@@ -176,21 +207,30 @@ func (b *Broker) spawn(ctx context.Context, p *pair, runner Host, sess *models.S
 		if !exists && sess.MessageCount > 0 {
 			note := fmt.Sprintf("session file %s was missing on %s; started a new conversation under the same session id", file, runner.Where())
 			b.log.Warn(note, "pair", p.key, "session", sess.SessionID)
-			_ = b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, note)
+			b.storeWrite("record missing session file", b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, note), "session", sess.SessionID)
 		}
 	}
-	args := b.claudeArgs(p.team, runner, sess.SessionID, exists)
+	if !created {
+		b.reapStale(ctx, runner, sess.SessionID)
+	}
+	args := b.claudeArgs(p.team, sess.SessionID, exists)
 	spec := proc.Spec{Dir: p.team.Path, Command: runner.Claude(), Args: args, Env: p.team.Env}
+	// switchboard's own tools, with a credential for this process (askback.go).
+	cred, askArgs := b.issueCredential(ctx, p, runner)
+	args = append(args, askArgs...)
+	spec.Args = args
 	spawnTimeout := b.config().Settings.SpawnTimeout.Duration
 	sctx, cancel := context.WithTimeout(ctx, spawnTimeout)
 	defer cancel()
-	cl, err := startClaude(sctx, runner, spec, sess.SessionID)
+	cl, err := startClaude(sctx, runner, spec, sess.SessionID, b.permitFor(p, sess.SessionID))
 	if err != nil {
+		b.revoke(cred)
 		if sctx.Err() != nil && ctx.Err() == nil {
 			return nil, fmt.Errorf("start claude for team %s on %s: no process within spawnTimeout %s: %w", p.team.Name, runner.Where(), spawnTimeout, err)
 		}
 		return nil, fmt.Errorf("start claude for team %s on %s: %w", p.team.Name, runner.Where(), err)
 	}
+	b.bindCredential(cl, cred)
 	snap, _ := json.Marshal(p.team)
 	launch := spec.Command + " " + strings.Join(args, " ")
 	if err := b.store.SetLaunch(ctx, sess.SessionID, launch, string(snap)); err != nil {
@@ -212,5 +252,7 @@ func (b *Broker) watch(p *pair, cl *claude) {
 		p.state = models.ProcessStopped
 	}
 	p.mu.Unlock()
+	b.revokeFor(cl)
+	b.changed()
 	b.log.Debug("claude exited", "pair", p.key, "session", cl.sessionID, "err", cl.err)
 }

@@ -83,6 +83,16 @@ func (b *Broker) Reload(cfg *configs.Config) (ReloadResult, error) {
 	for _, name := range res.Removed {
 		b.logQueuedFor(name)
 	}
+	// Standby processes were started with the old team's flags (or for a
+	// team that is gone); added teams get theirs now.
+	for _, name := range slices.Concat(res.Changed, res.Removed) {
+		b.retireStandby(name)
+	}
+	for _, name := range res.Added {
+		if t, ok := b.config().Team(name); ok {
+			b.fillStandby(t)
+		}
+	}
 	return res, nil
 }
 

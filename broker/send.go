@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/switchboard-mcp/switchboard/models"
 )
 
@@ -21,6 +23,9 @@ type SendRequest struct {
 	TTL time.Duration
 	// Progress, when set, receives partial assistant text while waiting.
 	Progress func(text string)
+	// Elicit, when set, asks the waiting asker's MCP client (form
+	// elicitation); a team in forward mode uses it for its permissions.
+	Elicit func(ctx context.Context, params *mcp.ElicitParams) (*mcp.ElicitResult, error)
 	// Accepted, when set, is called with the message id once the message
 	// is stored, before any wait: whatever happens to the caller after
 	// that, the message is delivered and its answer kept.
@@ -42,8 +47,13 @@ type Reply struct {
 	Delivered  *time.Time           `json:"deliveredAt,omitempty"`
 	Finished   *time.Time           `json:"finishedAt,omitempty"`
 	Attempts   int                  `json:"attempts,omitempty"`
+	// Chain is the ask chain: the teams waiting, first asker first.
+	Chain    string `json:"chain,omitempty"`
+	ParentID uint64 `json:"parentId,omitempty"`
 	// TimedOut says the wait ended before the answer; the turn goes on.
 	TimedOut bool `json:"timedOut,omitempty"`
+	// Permissions are the tool-permission requests made while answering.
+	Permissions []Permission `json:"permissions,omitempty"`
 }
 
 func replyOf(m *models.Message) *Reply {
@@ -52,6 +62,7 @@ func replyOf(m *models.Message) *Reply {
 		Answer: m.Answer, Error: m.Error, SessionID: m.SessionID,
 		Duration: time.Duration(m.DurationMs) * time.Millisecond, DurationMS: m.DurationMs,
 		Created: m.CreatedAt, Delivered: m.DeliveredAt, Finished: m.FinishedAt, Attempts: m.Attempts,
+		Chain: m.Chain, ParentID: m.ParentID,
 	}
 }
 
@@ -65,6 +76,10 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	if err := b.checkText(req.Text); err != nil {
 		return nil, err
 	}
+	parent, chain, err := b.chainFor(ctx, req.From, req.To)
+	if err != nil {
+		return nil, err
+	}
 	p, err := b.pairFor(req.From, req.To)
 	if err != nil {
 		return nil, err
@@ -73,21 +88,29 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	if req.TTL > 0 {
 		ttl = req.TTL
 	}
-	m := &models.Message{FromTeam: req.From, ToTeam: req.To, Text: req.Text, Async: req.NoWait, ExpiresAt: time.Now().Add(ttl)}
+	m := &models.Message{FromTeam: req.From, ToTeam: req.To, Text: req.Text, Async: req.NoWait, ExpiresAt: time.Now().Add(ttl), ParentID: parent, Chain: chain}
 	var w *waiter
 	if err := b.store.EnqueueMessage(ctx, m); err != nil {
 		return nil, fmt.Errorf("queue message for %s: %w", req.To, err)
 	}
-	if !req.NoWait {
-		w = b.addWaiter(m.ID, req.Progress)
-		defer b.removeWaiter(m.ID, w)
+	if testAfterEnqueue != nil {
+		testAfterEnqueue(b, m)
 	}
 	if req.Accepted != nil {
 		req.Accepted(m.ID)
 	}
 	p.poke()
+	b.changed()
 	if req.NoWait {
 		return replyOf(m), nil
+	}
+	w = b.addWaiter(m.ID, req.Progress, req.Elicit)
+	defer b.removeWaiter(m.ID, w)
+	// A worker already draining the queue may have finished the message
+	// between its commit and the line above, and told nobody: look once
+	// more now that a later finish is sure to reach w.
+	if cur, err := b.store.MessageByID(ctx, m.ID); err == nil && cur.Status.Final() {
+		return replyOf(cur), nil
 	}
 	var timeout <-chan time.Time
 	if req.Wait > 0 {
@@ -113,6 +136,10 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	return r, nil
 }
 
+// testAfterEnqueue, set by tests only, runs between a message's commit and
+// the registration of its waiter.
+var testAfterEnqueue func(b *Broker, m *models.Message)
+
 // Message returns what became of a message.
 func (b *Broker) Message(ctx context.Context, id uint64) (*Reply, error) {
 	m, err := b.store.MessageByID(ctx, id)
@@ -122,7 +149,9 @@ func (b *Broker) Message(ctx context.Context, id uint64) (*Reply, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read message %d: %w", id, err)
 	}
-	return replyOf(m), nil
+	r := replyOf(m)
+	r.Permissions = b.permissionsOf(ctx, id)
+	return r, nil
 }
 
 type waitResult struct {
@@ -133,10 +162,11 @@ type waitResult struct {
 type waiter struct {
 	done     chan waitResult
 	progress func(string)
+	elicit   elicitFunc
 }
 
-func (b *Broker) addWaiter(id uint64, progress func(string)) *waiter {
-	w := &waiter{done: make(chan waitResult, 1), progress: progress}
+func (b *Broker) addWaiter(id uint64, progress func(string), elicit elicitFunc) *waiter {
+	w := &waiter{done: make(chan waitResult, 1), progress: progress, elicit: elicit}
 	b.mu.Lock()
 	b.waiters[id] = append(b.waiters[id], w)
 	b.mu.Unlock()
@@ -163,6 +193,7 @@ func (b *Broker) removeWaiter(id uint64, w *waiter) {
 // notify hands a finished message to its waiters. A nil msg with an error is
 // an attempt that failed while the message stays queued: waiters keep waiting.
 func (b *Broker) notify(id uint64, msg *models.Message, err error) {
+	defer b.changed() // finished, or back in the queue for a retry
 	if msg == nil && err != nil {
 		return
 	}

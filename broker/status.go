@@ -16,6 +16,8 @@ type TeamInfo struct {
 	Description string `json:"description,omitempty"`
 	Where       string `json:"where"`
 	Path        string `json:"path"`
+	// Waiting lists the team's sessions waiting for a tool permission.
+	Waiting []PermissionWait `json:"waitingForPermission,omitempty"`
 }
 
 // Teams lists every configured team.
@@ -23,7 +25,7 @@ func (b *Broker) Teams() []TeamInfo {
 	var out []TeamInfo
 	for _, name := range b.config().TeamNames() {
 		t, _ := b.config().Team(name)
-		out = append(out, TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path})
+		out = append(out, TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path, Waiting: b.waitingFor(name)})
 	}
 	return out
 }
@@ -43,10 +45,13 @@ type PairStatus struct {
 	State        models.ProcessState `json:"processState"`
 	PID          int                 `json:"pid,omitempty"`
 	UptimeSec    int64               `json:"uptimeSeconds,omitempty"`
+	Started      time.Time           `json:"-"` // for the dashboard's steady uptime
 	MessageCount int                 `json:"messageCount"`
 	Current      uint64              `json:"answeringMessageId,omitempty"`
 	LastUsed     *time.Time          `json:"lastUsed,omitempty"`
 	Note         string              `json:"note,omitempty"`
+	// Waiting is set while the session's Claude waits for a tool permission.
+	Waiting *PermissionWait `json:"waitingForPermission,omitempty"`
 }
 
 // TeamStatus is what team_status reports for one team.
@@ -60,6 +65,9 @@ type TeamStatus struct {
 	Sessions     []PairStatus                   `json:"sessions"`
 	Messages     map[models.MessageStatus]int64 `json:"messages"`
 	LastUsed     *time.Time                     `json:"lastUsed,omitempty"`
+	// AskBack says whether the team's Claude can ask other teams through
+	// switchboard's tools: "available", or "unavailable: " and why.
+	AskBack string `json:"askBack,omitempty"`
 }
 
 // statusSessions is how many of a team's sessions team_status lists: a team
@@ -90,8 +98,12 @@ func (b *Broker) Status(ctx context.Context, name string) ([]TeamStatus, error) 
 
 func (b *Broker) teamStatus(ctx context.Context, name string) TeamStatus {
 	t, _ := b.config().Team(name)
-	st := TeamStatus{TeamInfo: TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path}, Sessions: []PairStatus{}}
+	st := TeamStatus{TeamInfo: TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path, Waiting: b.waitingFor(name)}, Sessions: []PairStatus{}}
 	st.Reachable, st.Problem = b.reachable(ctx, t)
+	st.Problem = join(st.Problem, b.StoreProblem())
+	if st.Reachable {
+		st.AskBack = b.askBackStatus(ctx, t)
+	}
 	filter := models.SessionFilter{ToTeam: name}
 	n, err := b.store.CountSessions(ctx, filter)
 	if err != nil {
@@ -117,6 +129,9 @@ func (b *Broker) teamStatus(ctx context.Context, name string) TeamStatus {
 }
 
 func join(a, b string) string {
+	if b == "" {
+		return a
+	}
 	if a == "" {
 		return b
 	}
@@ -151,8 +166,10 @@ func (b *Broker) pairStatus(s models.Session) PairStatus {
 		if p.cl != nil {
 			ps.PID = p.cl.p.Pid()
 			ps.UptimeSec = int64(time.Since(p.cl.started).Seconds())
+			ps.Started = p.cl.started
 		}
 		ps.Current = p.current
+		ps.Waiting = p.waitingOf(time.Now())
 		p.mu.Unlock()
 	}
 	return ps

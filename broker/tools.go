@@ -25,19 +25,26 @@ type tools struct {
 // NewMCPServer returns an MCP server exposing the broker's tools for one
 // caller. caller is the default fromTeam ("user" when empty).
 func NewMCPServer(b *Broker, caller string) *mcp.Server {
+	return newMCPServer(b, caller, nil)
+}
+
+// newMCPServer is NewMCPServer for a caller that is a Claude process the
+// broker started, holding cred (nil for every other caller).
+func newMCPServer(b *Broker, caller string, cred *credential) *mcp.Server {
 	if caller == "" {
-		caller = "user"
+		caller = Operator
 	}
 	t := &tools{b: b, caller: caller}
 	s := mcp.NewServer(&mcp.Implementation{Name: "switchboard", Version: Version}, &mcp.ServerOptions{
 		Instructions: "switchboard lets you ask Claude Code sessions in other project directories (teams) questions. " +
 			"Use list_teams to see them and send_message to ask one; for long questions pass timeout -1 and fetch the answer with message_status.",
 	})
+	s.AddReceivingMiddleware(identity(b, caller, cred))
 	for _, add := range []func(*mcp.Server){
 		t.sendTool, t.quickTool, t.statusTool, t.listTeamsTool, t.teamStatusTool,
 		t.wakeTool, t.sleepTool, t.wakeAllTool,
 		t.reportTool, t.cancelTool, t.rebootTool, t.deleteSessionTool, t.forkTool,
-		t.approveTool, t.logsTool, t.dateTool,
+		t.permissionTools, t.logsTool, t.dateTool,
 	} {
 		add(s)
 	}
@@ -66,7 +73,7 @@ type SendArgs struct {
 	ToTeams  []string `json:"toTeams,omitempty" jsonschema:"several teams to ask in parallel, instead of toTeam"`
 	Message  string   `json:"message" jsonschema:"the question or message text"`
 	FromTeam string   `json:"fromTeam,omitempty" jsonschema:"the asking team; default: the caller's team"`
-	Timeout  *int64   `json:"timeout,omitempty" jsonschema:"milliseconds to wait; absent: responseTimeout, 0: no limit, -1: return a messageId at once"`
+	Timeout  *int64   `json:"timeout,omitempty" jsonschema:"milliseconds to wait, at most 86400000 (24h); absent: responseTimeout, 0: no limit, -1: return a messageId at once"`
 	// iris-mcp's arguments, accepted so its clients work unchanged.
 	Persist bool    `json:"persist,omitempty" jsonschema:"queue durably and return a messageId at once, as timeout -1 (iris-mcp)"`
 	TTLDays float64 `json:"ttlDays,omitempty" jsonschema:"days the message may wait for an unreachable team before it expires; default: messageTTL"`
@@ -92,6 +99,9 @@ func (t *tools) sendTool(s *mcp.Server) {
 	mcp.AddTool(s, &ask, t.send)
 }
 
+// maxTimeoutMS is the longest wait a timeout may ask for: 24 hours.
+const maxTimeoutMS = 24 * 60 * 60 * 1000
+
 func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs) (*mcp.CallToolResult, any, error) {
 	from := t.from(in.FromTeam)
 	wait := t.b.config().Settings.ResponseTimeout.Duration
@@ -102,6 +112,10 @@ func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs)
 			noWait = true
 		case *in.Timeout < -1:
 			return nil, nil, fmt.Errorf("timeout %d is not valid: use milliseconds, 0 to wait without limit or -1 to return at once", *in.Timeout)
+		case *in.Timeout > maxTimeoutMS:
+			// Past this the conversion to a Duration overflows (and a wait
+			// longer than a day is better done with -1 and message_status).
+			return nil, nil, fmt.Errorf("timeout %d ms is over the maximum %d ms (24h): use 0 to wait without limit, or -1 and message_status", *in.Timeout, int64(maxTimeoutMS))
 		default:
 			wait = time.Duration(*in.Timeout) * time.Millisecond
 		}
@@ -122,7 +136,7 @@ func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs)
 	}
 	if len(targets) == 1 {
 		progress := progressFunc(ctx, req)
-		r, err := t.b.Send(ctx, SendRequest{From: from, To: targets[0], Text: in.Message, Wait: wait, NoWait: noWait, TTL: ttl, Progress: progress, Accepted: acceptedFunc(progress)})
+		r, err := t.b.Send(ctx, SendRequest{From: from, To: targets[0], Text: in.Message, Wait: wait, NoWait: noWait, TTL: ttl, Progress: progress, Accepted: acceptedFunc(progress), Elicit: elicitor(req)})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -136,7 +150,7 @@ func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs)
 		go func() {
 			defer wg.Done()
 			replies[i].Team = to
-			r, err := t.b.Send(ctx, SendRequest{From: from, To: to, Text: in.Message, Wait: wait, NoWait: noWait, TTL: ttl})
+			r, err := t.b.Send(ctx, SendRequest{From: from, To: to, Text: in.Message, Wait: wait, NoWait: noWait, TTL: ttl, Elicit: elicitor(req)})
 			if err != nil {
 				replies[i].Error = err.Error()
 				return

@@ -54,7 +54,7 @@ func TestToolSchemas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"ask_message", "get_date", "get_logs", "list_teams", "message_status", "permissions__approve", "quick_message", "send_message",
+	want := []string{"ask_message", "get_date", "get_logs", "list_teams", "message_status", "permissions_decide", "permissions_pending", "quick_message", "send_message",
 		"session_cancel", "session_delete", "session_fork", "session_reboot", "session_report",
 		"team_launch", "team_sleep", "team_status", "team_wake", "team_wake_all"}
 	var got []string

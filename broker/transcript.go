@@ -51,12 +51,19 @@ func parseTranscript(data []byte) []Entry {
 			continue
 		}
 		text := contentText(line.Message.Content)
-		if text == "" {
+		if text == "" || isLocalCommand(text) {
 			continue
 		}
 		out = append(out, Entry{Role: line.Type, Text: text, Time: line.Timestamp})
 	}
 	return out
+}
+
+// isLocalCommand reports a user line recording a slash command Claude Code
+// ran itself (a standby's warm-up /cost, /compact): not a message. Claude
+// Code 2.1.332 writes it without isMeta.
+func isLocalCommand(text string) bool {
+	return strings.HasPrefix(text, "<command-name>") || strings.HasPrefix(text, "<local-command-")
 }
 
 // contentText extracts the text of a message content that is either a plain
@@ -86,11 +93,12 @@ func contentText(raw json.RawMessage) string {
 }
 
 // recoverAnswer looks in a transcript for a message the broker wrote before
-// it went down. delivered says whether Claude recorded the message; answer is
-// the last assistant text after it, when Claude finished answering.
-func recoverAnswer(entries []Entry, marker string) (delivered bool, answer string) {
+// it went down: a user entry whose text ours accepts (see wroteHeader).
+// delivered says whether Claude recorded the message; answer is the last
+// assistant text after it, when Claude finished answering.
+func recoverAnswer(entries []Entry, ours func(text string) bool) (delivered bool, answer string) {
 	for i, e := range entries {
-		if e.Role != "user" || !strings.Contains(e.Text, marker) {
+		if e.Role != "user" || !ours(e.Text) {
 			continue
 		}
 		delivered = true

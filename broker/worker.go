@@ -10,15 +10,6 @@ import (
 	"github.com/switchboard-mcp/switchboard/models"
 )
 
-// envelope is what Claude receives for a message: a header naming the asker
-// and the message id, which also lets a restarted broker find the message in
-// the session file and never deliver it twice.
-func envelope(m *models.Message) string {
-	return fmt.Sprintf("%s from team %q]\n\n%s", marker(m.ID), m.FromTeam, m.Text)
-}
-
-func marker(id uint64) string { return fmt.Sprintf("[switchboard message %d", id) }
-
 // work delivers a pair's queued messages one at a time, in order.
 func (b *Broker) work(p *pair) {
 	defer b.wg.Done()
@@ -53,6 +44,9 @@ func (b *Broker) work(p *pair) {
 // its backoff, and returns how long that is.
 func (b *Broker) drain(p *pair) time.Duration {
 	for b.ctx.Err() == nil && !p.retired() {
+		if wait := b.storeFullWait(); wait > 0 {
+			return wait
+		}
 		now := time.Now()
 		m, err := b.store.NextMessage(b.ctx, p.key.from, p.key.to, now)
 		if errors.Is(err, models.ErrNotFound) {
@@ -112,20 +106,26 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 	p.mu.Lock()
 	p.current, p.cancelled, p.turnStarted = m.ID, false, false
 	p.mu.Unlock()
-	if err := b.store.MarkDelivering(ctx, m.ID, sess.SessionID, time.Now()); err != nil {
+	if err := b.store.BeginTurn(ctx, m.ID, sess.SessionID, time.Now()); err != nil {
 		b.idle(p, cl)
 		// Never write a message whose delivery could not be recorded: a
 		// crash would then leave no trace of it and it would go twice.
-		if ctx.Err() == nil {
+		switch {
+		case ctx.Err() != nil:
+		case errors.Is(err, models.ErrFinished):
+			// Settled meanwhile (it expired, or an earlier run finished it).
+		case b.storeFault(err):
+			// Left queued; the worker backs off until the store has room.
+		default:
 			b.notStarted(m, fmt.Errorf("record delivery of message %d: %w", m.ID, err))
 		}
 		return
 	}
+	b.storeOK()
 	p.mu.Lock()
 	p.state = models.ProcessBusy
 	p.mu.Unlock()
-	b.setProcessState(sess.SessionID, models.ProcessBusy)
-	_ = b.store.RecordUsage(ctx, sess.SessionID, time.Now())
+	b.changed()
 
 	res, err := b.runTurn(ctx, p, cl, m, text)
 	p.mu.Lock()
@@ -140,19 +140,12 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 		return
 	case err != nil:
 		b.finish(m, models.MessageFailed, "", fmt.Sprintf("team %s failed while answering: %v", m.ToTeam, err), 0)
-		_ = b.store.SetStatus(context.Background(), sess.SessionID, models.SessionError, err.Error())
+		b.storeWrite("record session error", b.store.SetStatus(context.Background(), sess.SessionID, models.SessionError, err.Error()), "session", sess.SessionID)
 		return
 	}
-	b.setProcessState(sess.SessionID, models.ProcessIdle)
-	if sess.Status == models.SessionError {
-		// It answers again: the earlier failure is history.
-		_ = b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, "")
-	}
-	_ = b.store.RecordResponse(ctx, sess.SessionID, time.Now())
-	count, err := b.store.IncrementMessageCount(ctx, sess.SessionID)
-	if err != nil {
-		b.log.Warn("count message", "session", sess.SessionID, "err", err)
-	}
+	// One write: idle, answered at, one more message, an error cleared.
+	ended, err := b.store.EndTurn(ctx, sess.SessionID, time.Now())
+	b.storeWrite("record end of turn", err, "session", sess.SessionID)
 	switch {
 	case cancelled:
 		b.finish(m, models.MessageFailed, cancelledAnswer(res), "cancelled by session_cancel before the answer was complete", res.Duration)
@@ -161,12 +154,8 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 	default:
 		b.finish(m, models.MessageAnswered, res.Text, "", res.Duration)
 	}
-	if count > 0 {
-		s := *sess
-		s.MessageCount = count
-		if models.ShouldCompact(&s, time.Now()) {
-			b.compact(ctx, p, &s)
-		}
+	if ended != nil && models.ShouldCompact(ended, time.Now()) {
+		b.compact(ctx, p, ended)
 	}
 }
 
@@ -191,7 +180,7 @@ func (b *Broker) compact(ctx context.Context, p *pair, sess *models.Session) {
 	}
 	if err != nil {
 		b.log.Warn("compaction failed; the session goes on uncompacted", "session", sess.SessionID, "err", err)
-		_ = b.store.SetStatus(context.Background(), sess.SessionID, models.SessionActive, "compaction failed: "+err.Error())
+		b.storeWrite("record compaction failure", b.store.SetStatus(context.Background(), sess.SessionID, models.SessionActive, "compaction failed: "+err.Error()), "session", sess.SessionID)
 		return
 	}
 	if err := b.store.FinishCompaction(ctx, sess.SessionID, time.Now()); err != nil {
@@ -211,6 +200,7 @@ func (b *Broker) idle(p *pair, cl *claude) {
 	}
 	p.mu.Unlock()
 	b.pulse()
+	b.changed()
 }
 
 // runTurn runs one turn, interrupting it when it outlasts the turn limit.
@@ -293,7 +283,7 @@ func (b *Broker) recovered(ctx context.Context, p *pair, m *models.Message, sess
 		b.notStarted(m, fmt.Errorf("read session file %s on %s to settle message %d: %w", file, runner.Where(), m.ID, err))
 		return true
 	}
-	delivered, answer := recoverAnswer(entries, marker(m.ID)+" ")
+	delivered, answer := recoverAnswer(entries, func(text string) bool { return wroteHeader(text, m) })
 	if !delivered {
 		return false // never reached Claude: deliver it now
 	}
@@ -303,27 +293,37 @@ func (b *Broker) recovered(ctx context.Context, p *pair, m *models.Message, sess
 		b.log.Info("message reached the session before a restart but has no answer; asking for it", "message", m.ID, "session", sess.SessionID)
 		resumed := *m
 		resumed.Text = ""
-		b.deliverText(ctx, p, &resumed, fmt.Sprintf("%s resumed] The broker restarted before your answer to message %d from team %q was delivered. Please give that answer again, in full.", marker(m.ID), m.ID, m.FromTeam))
+		b.deliverText(ctx, p, &resumed, fmt.Sprintf("%s The broker restarted before your answer to message %d from team %q was delivered. Please give that answer again, in full.", resumedHeader(m), m.ID, m.FromTeam))
 		return true
 	}
 	b.log.Info("recovered answer from session file", "message", m.ID, "session", sess.SessionID)
-	_, _ = b.store.IncrementMessageCount(ctx, sess.SessionID)
+	if _, err := b.store.IncrementMessageCount(ctx, sess.SessionID); err != nil {
+		b.storeWrite("count recovered message", err, "session", sess.SessionID)
+	}
 	b.finish(m, models.MessageAnswered, answer, "", 0)
 	return true
 }
 
-// finish records a message's outcome once and tells its waiters.
+// finish records a message's outcome once and tells its waiters. When the
+// store is full the outcome is not recorded: the message stays as it was,
+// its waiters keep waiting, and once the store has room the worker settles
+// it again (from the session file when it reached Claude).
 func (b *Broker) finish(m *models.Message, status models.MessageStatus, answer, errText string, d time.Duration) {
-	ok, err := b.store.FinishMessage(context.Background(), m.ID, status, answer, errText, time.Now(), d)
-	if err != nil {
-		b.log.Error("record message outcome", "id", m.ID, "err", err)
-	}
-	if !ok && err == nil {
+	final, ok, err := b.store.CompleteMessage(context.Background(), m.ID, status, answer, errText, time.Now(), d)
+	switch {
+	case err != nil && b.storeFault(err):
 		return
+	case err != nil:
+		b.log.Error("record message outcome", "id", m.ID, "err", err)
+		cur, rerr := b.store.MessageByID(context.Background(), m.ID)
+		b.notify(m.ID, cur, rerr)
+		return
+	case !ok:
+		return // already final: its waiters were told then
 	}
+	b.storeOK()
 	if status == models.MessageFailed || status == models.MessageExpired {
 		b.log.Warn("message not answered", "id", m.ID, "from", m.FromTeam, "to", m.ToTeam, "status", status, "err", errText)
 	}
-	final, ferr := b.store.MessageByID(context.Background(), m.ID)
-	b.notify(m.ID, final, ferr)
+	b.notify(m.ID, final, nil)
 }

@@ -23,32 +23,23 @@
 //
 // # Wiring it into the daemon
 //
-// The coordinator owns the adapter and the command; the shape is:
+// Package brokerview is the Backend over the broker (it imports both; this
+// package imports neither broker nor models). `switchboard serve`
+// (cmd/switchboard/dashboard.go) listens on settings.dashboard, makes a
+// token with NewToken, writes it and the address with WriteAccess to
+// TokenPath(socket) (0600), and runs Serve with AllowedHosts(listener):
 //
-//	// in daemon/ (or cmd/switchboard): a small type over *broker.Broker that
-//	// satisfies dashboard.Backend, converting broker/models rows to the view
-//	// types here and calling the same Broker methods the MCP tools call:
-//	//   Teams        <- list_teams/team_status data (pairs' proc state, queue)
-//	//   Messages     <- the store's latest messages (message_status data)
-//	//   Session      <- session_report (local file or over SFTP)
-//	//   Logs         <- a ring buffer slog.Handler teed into the daemon's logger
-//	//   Permissions  <- the pending "ask" requests and recent decisions (issue 12)
-//	//   Changes      <- the broker's state-change notifier (proc state, queue,
-//	//                   message status, permission requests, new log records)
-//	//   Wake/Sleep/Cancel/Reboot/Send/Decide <- the tools' Broker calls, with
-//	//                   the operator as the sender
 //	h := dashboard.New(dashboard.Options{
-//		Backend:      adapter,
-//		Token:        token, // crypto/rand, 32 bytes hex, kept in the state dir (0600)
-//		AllowedHosts: []string{ln.Addr().String(), "localhost:" + port},
-//		Logger:       logger.With("component", "dashboard"),
+//		Backend:      brokerview.New(brokerview.Options{Broker: b, Store: store, Logs: ring}),
+//		Token:        token,
+//		AllowedHosts: dashboard.AllowedHosts(ln.Addr()),
+//		Logger:       log.With("component", "dashboard"),
 //	})
-//	mux.Handle("/", h) // on the loopback httpAddr listener only
+//	err := dashboard.Serve(ctx, ln, h)
 //
 // An open page holds its /events request until the page closes, so
-// http.Server.Shutdown would wait for it: give the server a BaseContext that
-// is cancelled when the daemon stops (streams end with their request's
-// context), or use Close.
+// http.Server.Shutdown would wait for it: Serve gives the server a
+// BaseContext that ends with ctx, so streams end when the daemon stops.
 //
 // Serve it only on a loopback address unless TLS is configured (settings
 // validation belongs in configs/). dashboardtest.Fake is a Backend for tests

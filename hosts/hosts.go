@@ -30,6 +30,13 @@ type Options struct {
 	// LocalConfigDir is CLAUDE_CONFIG_DIR as local Claude processes see it
 	// ("" means ~/.claude).
 	LocalConfigDir string
+	// CredentialDir is a directory on this machine, private to its user
+	// (the daemon's), for the 0600 files carrying local Claude processes'
+	// session credentials; "" means ~/.switchboard/run.
+	CredentialDir string
+	// RemoteCredentialDir is the same for remote hosts, reached over SFTP
+	// ("~/" is the remote user's home); "" means ~/.switchboard/run.
+	RemoteCredentialDir string
 }
 
 // Hosts hands out the Team for each configured team.
@@ -38,10 +45,18 @@ type Hosts struct {
 
 	mu    sync.Mutex
 	teams map[*configs.Team]*Team
+
+	mcp mcpServer
 }
 
 // New returns Hosts over opts.
 func New(opts Options) *Hosts {
+	if opts.CredentialDir == "" {
+		opts.CredentialDir = DefaultCredentialDir
+	}
+	if opts.RemoteCredentialDir == "" {
+		opts.RemoteCredentialDir = DefaultCredentialDir
+	}
 	return &Hosts{opts: opts, teams: make(map[*configs.Team]*Team)}
 }
 
@@ -55,7 +70,7 @@ func (h *Hosts) For(t *configs.Team) (*Team, error) {
 	if tm, ok := h.teams[t]; ok {
 		return tm, tm.err
 	}
-	tm := &Team{team: t, bin: t.ClaudePath}
+	tm := &Team{team: t, bin: t.ClaudePath, hosts: h}
 	if tm.bin == "" {
 		tm.bin = configs.DefaultClaudeBinary
 	}
@@ -82,6 +97,7 @@ func (h *Hosts) For(t *configs.Team) (*Team, error) {
 
 // Close closes every SSH connection.
 func (h *Hosts) Close() error {
+	h.closeMCP()
 	if h.opts.Pool == nil {
 		return nil
 	}
@@ -107,6 +123,7 @@ type Team struct {
 	dest      string // the SSH destination as the user wrote it, for ssh -t
 	configDir string // CLAUDE_CONFIG_DIR of this host's processes, "" = ~/.claude
 	err       error
+	hosts     *Hosts
 }
 
 // pinger is what a runner offers when it can check its host cheaply.
@@ -124,11 +141,6 @@ func (tm *Team) Ping(ctx context.Context) error {
 
 // Claude is the command that runs Claude Code for the team.
 func (tm *Team) Claude() string { return tm.bin }
-
-// ServesBrokerMCP reports whether the team's Claude runs on this machine,
-// where it can start the broker's own MCP server (`switchboard mcp`) over
-// stdio. A remote host has no such command to run.
-func (tm *Team) ServesBrokerMCP() bool { return !tm.remote }
 
 // SessionFile is where Claude Code keeps the transcript of sessionID on the
 // team's host: under the team's CLAUDE_CONFIG_DIR, else the host's (local
@@ -191,4 +203,5 @@ type unresolvedFiles unresolved
 func (u unresolvedFiles) Stat(context.Context, string) (fs.FileInfo, error) { return nil, u.err }
 func (u unresolvedFiles) ReadFile(context.Context, string) ([]byte, error)  { return nil, u.err }
 func (u unresolvedFiles) Remove(context.Context, string) error              { return u.err }
+func (u unresolvedFiles) WriteFile(context.Context, string, []byte) error   { return u.err }
 func (u unresolvedFiles) Home(context.Context) (string, error)              { return "", u.err }

@@ -39,8 +39,8 @@ func TestLocalTeam(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tm.Where() != "local" || !tm.ServesBrokerMCP() || tm.Ping(context.Background()) != nil {
-				t.Errorf("where %q, serves MCP %v", tm.Where(), tm.ServesBrokerMCP())
+			if tm.Where() != "local" || tm.Ping(context.Background()) != nil {
+				t.Errorf("where %q", tm.Where())
 			}
 			if f, err := tm.SessionFile(context.Background(), "s1"); err != nil || f != tc.file {
 				t.Errorf("session file %q, %v; want %q", f, err, tc.file)
@@ -65,9 +65,6 @@ func TestRemoteTeamFork(t *testing.T) {
 		tm, err := hs.For(&tc.team)
 		if err != nil {
 			t.Fatal(err)
-		}
-		if tm.ServesBrokerMCP() {
-			t.Errorf("%s: a remote team cannot start the broker's MCP server", tc.team.Name)
 		}
 		if got := tm.ForkCommand("s1"); got != tc.fork {
 			t.Errorf("fork %q; want %q", got, tc.fork)

@@ -468,6 +468,34 @@ func (f files) Remove(ctx context.Context, path string) error {
 	return os.Remove(p)
 }
 
+func (f files) WriteFile(ctx context.Context, path string, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := f.expand(path)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	// Create it private, then write: the data never sits in a file others
+	// could open, and an existing file with a looser mode is tightened.
+	fh, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := fh.Chmod(0o600); err != nil {
+		fh.Close()
+		return err
+	}
+	if _, err := fh.Write(data); err != nil {
+		fh.Close()
+		return err
+	}
+	return fh.Close()
+}
+
 func (f files) Home(ctx context.Context) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err

@@ -2,6 +2,8 @@ package models
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -29,6 +31,9 @@ func (s *Store) EnqueueMessage(ctx context.Context, m *Message) error {
 		m.NotBefore = now
 	}
 	m.Text = text(m.Text)
+	if m.Nonce == "" {
+		m.Nonce = newNonce()
+	}
 	m.NotBefore = utc(m.NotBefore)
 	m.ExpiresAt = utc(m.ExpiresAt)
 	if err := s.db.WithContext(ctx).Create(m).Error; err != nil {
@@ -272,4 +277,11 @@ func (s *Store) MessageCounts(ctx context.Context, team string) (map[MessageStat
 		counts[MessageStatus(r.Grp)] = r.N
 	}
 	return counts, nil
+}
+
+// newNonce returns 16 random hex digits for Message.Nonce.
+func newNonce() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
 }

@@ -106,6 +106,18 @@ type Message struct {
 	DeliveredAt *time.Time
 	FinishedAt  *time.Time
 	DurationMs  int64
+	// Nonce is a random token (set by EnqueueMessage) that the broker
+	// writes into the header it puts before the text Claude receives, so
+	// crash recovery can tell its own header from the same words typed
+	// inside a message body. Rows from before it existed have "".
+	Nonce string `gorm:"not null;default:''"`
+	// ParentID is the message whose answer this one was asked for, by the
+	// team answering it (0: asked from outside any answer).
+	ParentID uint64 `gorm:"not null;default:0"`
+	// Chain is the ask chain: the teams waiting, from the first asker to
+	// FromTeam, joined by " → " ("web → api" when api asks while
+	// answering web). ToTeam is the one new link.
+	Chain string `gorm:"not null;default:''"`
 }
 
 // Pair names a (from, to) team pair.

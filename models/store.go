@@ -208,6 +208,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		`CREATE INDEX IF NOT EXISTS idx_sessions_from_recent ON sessions (from_team, (` + recentExpr + `))`,
 		`CREATE INDEX IF NOT EXISTS idx_sessions_to_recent ON sessions (to_team, (` + recentExpr + `))`,
 		`DROP INDEX IF EXISTS idx_sessions_to_team`,
+		// RecentMessages: a team's newest messages on each side in id order.
+		`CREATE INDEX IF NOT EXISTS idx_messages_from_recent ON messages (from_team, id)`,
+		`CREATE INDEX IF NOT EXISTS idx_messages_to_recent ON messages (to_team, id)`,
 	}
 	for _, ddl := range indexes {
 		if err := db.Exec(ddl).Error; err != nil {

@@ -47,6 +47,12 @@ type Files interface {
 	Stat(ctx context.Context, path string) (fs.FileInfo, error)
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 	Remove(ctx context.Context, path string) error
+	// WriteFile creates or replaces path with data, readable and writable
+	// by its owner only (0600, whatever the umask), creating missing parent
+	// directories with mode 0700. Other users on the host must never be able
+	// to read what it writes: it carries session credentials. "~/" starts
+	// the runner's home, as in Spec.Command.
+	WriteFile(ctx context.Context, path string, data []byte) error
 	// Home is the home directory of the user processes run as.
 	Home(ctx context.Context) (string, error)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"strings"
 
@@ -47,6 +48,33 @@ func (f files) ReadFile(ctx context.Context, p string) ([]byte, error) {
 func (f files) Remove(ctx context.Context, p string) error {
 	return f.do(ctx, "remove", p, func(c *sftp.Client, p string) error {
 		return c.Remove(p)
+	})
+}
+
+func (f files) WriteFile(ctx context.Context, p string, data []byte) error {
+	return f.do(ctx, "write", p, func(c *sftp.Client, p string) error {
+		if err := c.MkdirAll(path.Dir(p)); err != nil {
+			return err
+		}
+		// SFTP creates files with the server's umask first: the directory
+		// is closed to others before the file exists, so the moment before
+		// its chmod exposes nothing.
+		if err := c.Chmod(path.Dir(p), 0o700); err != nil {
+			return err
+		}
+		fh, err := c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+		if err != nil {
+			return err
+		}
+		if err := fh.Chmod(0o600); err != nil {
+			fh.Close()
+			return err
+		}
+		if _, err := fh.Write(data); err != nil {
+			fh.Close()
+			return err
+		}
+		return fh.Close()
 	})
 }
 

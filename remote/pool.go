@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,9 @@ type conn struct {
 	sftpMu sync.Mutex
 	sftp   *sftp.Client
 	home   string
+
+	fwdMu sync.Mutex
+	fwd   net.Listener // the remote port forward on this connection (forward.go)
 }
 
 // fail closes the connection, recording why so that sessions that die with

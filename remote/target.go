@@ -75,15 +75,24 @@ func (t Target) Destination() string {
 }
 
 // Key identifies the connection a Target needs: two targets with the same
-// key share one *ssh.Client.
+// key share one *ssh.Client. It holds, for every hop, everything that
+// decides trust and identity (user, known_hosts files, host key checking,
+// identity files), not only the address: a connection that a lenient team
+// (accept-new) opened must never serve a team whose known_hosts holds
+// another or a revoked key for the host.
 func (t Target) Key() string {
 	var b strings.Builder
-	b.WriteString(t.Destination())
+	b.WriteString(t.trustKey())
 	for i := len(t.ProxyJump) - 1; i >= 0; i-- {
 		b.WriteString(" via ")
-		b.WriteString(t.ProxyJump[i].Destination())
+		b.WriteString(t.ProxyJump[i].trustKey())
 	}
 	return b.String()
+}
+
+func (t Target) trustKey() string {
+	return fmt.Sprintf("%s{strict=%s known_hosts=%q identity=%q only=%t}", t.Destination(),
+		t.StrictHostKeyChecking, t.KnownHostsFiles, t.IdentityFiles, t.IdentitiesOnly)
 }
 
 // Options say how to reach one host, as a team configures it: SSH or Remote

@@ -219,8 +219,26 @@ func TestTargetKey(t *testing.T) {
 	if a.Key() != b.Key() || a.Key() == c.Key() {
 		t.Errorf("keys: %q %q %q", a.Key(), b.Key(), c.Key())
 	}
-	if want := "u@h:22 via y@j2:2 via x@j1:22"; c.Key() != want {
+	if want := `u@h:22{strict= known_hosts=[] identity=[] only=false} via y@j2:2{strict= known_hosts=[] identity=[] only=false} via x@j1:22{strict= known_hosts=[] identity=[] only=false}`; c.Key() != want {
 		t.Errorf("Key = %q, want %q", c.Key(), want)
+	}
+	// Whatever decides trust or identity gives another connection.
+	for name, change := range map[string]func(*Target){
+		"known_hosts":    func(t *Target) { t.KnownHostsFiles = []string{"/other/known_hosts"} },
+		"strictness":     func(t *Target) { t.StrictHostKeyChecking = StrictAcceptNew },
+		"identity":       func(t *Target) { t.IdentityFiles = []string{"/k/id_ed25519"} },
+		"identitiesOnly": func(t *Target) { t.IdentitiesOnly = true },
+		"user":           func(t *Target) { t.User = "v" },
+		"jump trust": func(t *Target) {
+			t.ProxyJump = []Target{{HostName: "j1", Port: 22, User: "x", StrictHostKeyChecking: StrictNo}}
+		},
+	} {
+		d := c
+		d.ProxyJump = append([]Target(nil), c.ProxyJump...)
+		change(&d)
+		if d.Key() == c.Key() {
+			t.Errorf("changing %s keeps the key %q: two trust policies would share a connection", name, c.Key())
+		}
 	}
 }
 

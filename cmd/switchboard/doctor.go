@@ -32,6 +32,7 @@ func (a *app) doctorCommand() *cobra.Command {
 type check struct {
 	team, name string
 	ok         bool
+	warn       bool // ok, but a feature is unavailable: shown, not a failure
 	result     string
 	fix        string
 }
@@ -72,6 +73,9 @@ func (a *app) doctor(ctx context.Context) error {
 	failed := 0
 	for _, c := range checks {
 		result, fix := "ok: "+c.result, "-"
+		if c.warn {
+			result, fix = "WARN: "+c.result, c.fix
+		}
 		if !c.ok {
 			failed++
 			result, fix = "FAIL: "+c.result, c.fix
@@ -113,6 +117,7 @@ func (a *app) checkTeam(ctx context.Context, hs *hosts.Hosts, sshConfig, configP
 			return append(out, fail(t.Name, "ssh", err.Error(), sshFix(t, h.Where(), err)))
 		}
 		out = append(out, pass(t.Name, "ssh", "reachable as "+h.Where()+", host key known"))
+		out = append(out, checkAskBack(pctx, h, t))
 	}
 	fi, err := h.Files().Stat(ctx, t.Path)
 	switch {
@@ -174,4 +179,15 @@ func checkDaemon(ctx context.Context, cfg *configs.Config) check {
 		return pass("*", "daemon", "running on "+cfg.Settings.Socket)
 	}
 	return pass("*", "daemon", "not running; it starts on first use")
+}
+
+// checkAskBack tells whether a remote team's Claude can ask other teams:
+// that needs a remote port forward on the team's SSH connection.
+func checkAskBack(ctx context.Context, h *hosts.Team, t *configs.Team) check {
+	if err := h.CheckAskBack(ctx); err != nil {
+		c := pass(t.Name, "ask back", "unavailable: "+err.Error()+"; the team still answers")
+		c.warn, c.fix = true, "set AllowTcpForwarding remote (or yes) in the sshd_config of "+h.Where()+" so the team's Claude can ask other teams"
+		return c
+	}
+	return pass(t.Name, "ask back", "switchboard's tools reach "+h.Where()+" through a port forwarded on its SSH connection")
 }

@@ -127,7 +127,9 @@ func (a *app) rootCommand() *cobra.Command {
 		a.restartCommand(),
 		a.statusCommand(),
 		a.initCommand(),
+		a.dashboardCommand(),
 	)
+	root.AddCommand(a.approvalsCommands()...)
 	return root
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/switchboard-mcp/switchboard/broker"
@@ -25,6 +26,8 @@ func newHosts(cfg *configs.Config, log *slog.Logger) *hosts.Hosts {
 		Pool:           remote.NewPool(log),
 		SSHConfig:      cfg.Settings.SSHConfig,
 		LocalConfigDir: os.Getenv("CLAUDE_CONFIG_DIR"),
+		// Beside the socket, in the daemon's private directory.
+		CredentialDir: filepath.Join(filepath.Dir(cfg.Settings.Socket), "run"),
 	})
 }
 

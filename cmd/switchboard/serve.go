@@ -35,10 +35,6 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find this program's path: %w", err)
-	}
 	ring := broker.NewLogRing(logRingSize)
 	// get_logs sees every record, whatever the stderr level.
 	log := slog.New(ring.Handler(a.handler(cfg.Settings.Level())))
@@ -66,11 +62,10 @@ func (a *app) serve(ctx context.Context) error {
 	defer run.Close()
 	b, err := broker.New(ctx, cfg, broker.Options{
 		Store: store, Hosts: brokerHosts(run), Logger: log, Logs: ring,
-		// A team's own Claude reaches this daemon through `switchboard mcp`,
-		// for its permission prompts.
-		SelfMCP: func(team string) (string, []string) {
-			return self, []string{"--config", path, "mcp", "--as", team}
-		},
+		// Every team's Claude gets switchboard's tools as its own team:
+		// local ones on a loopback port, remote ones on a port forwarded
+		// over the team's SSH connection.
+		ServeSessions: run.ServeMCP,
 	})
 	if err != nil {
 		return fmt.Errorf("start the broker: %w", err)
@@ -79,7 +74,11 @@ func (a *app) serve(ctx context.Context) error {
 	// The daemon follows its config file (and SIGHUP) while it serves.
 	go followConfig(ctx, path, b, log)
 
+	dctx, stopDashboard := context.WithCancel(ctx)
+	waitDashboard := startDashboard(dctx, cfg, b, store, ring, log)
 	err = daemon.Serve(ctx, daemon.Options{Lock: lock, HTTPAddr: cfg.Settings.HTTPAddr, Broker: b, Version: version, ConfigPath: path, Logger: log})
+	stopDashboard()
+	waitDashboard()
 	log.Info("shutting down: stopping claude processes and closing the store")
 	return err
 }

@@ -206,7 +206,7 @@ func (a *app) showSession(ctx context.Context, store *models.Store, s *models.Se
 			fmt.Fprintln(a.stdout, "  A: (no answer yet)")
 		}
 	}
-	return nil
+	return a.permissionLines(ctx, store, msgs)
 }
 
 func clip(s string, n int) string {

@@ -66,6 +66,9 @@ func teamState(t broker.TeamStatus) string {
 	if !t.Reachable {
 		return "unreachable"
 	}
+	if len(t.Waiting) > 0 {
+		return broker.WaitingForPermission
+	}
 	rank := map[models.ProcessState]int{models.ProcessStopped: 0, models.ProcessIdle: 1, models.ProcessStarting: 2, models.ProcessBusy: 3, models.ProcessError: 4}
 	state := models.ProcessStopped
 	for _, s := range t.Sessions {

@@ -29,6 +29,7 @@ func main() {
 		rounds   = flag.Int("rounds", 6, "rounds of 20 concurrent asks per arm")
 		maxTotal = flag.Duration("max", 15*time.Minute, "wall-clock cap for the whole run")
 		store    = flag.Bool("store", true, "run the store benchmarks in models/")
+		only     = flag.String("only", "", "comma-separated phase keys to run (warm-local, warm-ssh, flags, hot, cold, standby, load, load-daemon, mem-live, mem-seeded, store); default all")
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -42,7 +43,7 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *maxTotal)
 	defer cancel()
-	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store})
+	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store, only: *only})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -56,6 +57,19 @@ func main() {
 type limits struct {
 	warm, cold, rounds int
 	store              bool
+	only               string // phase keys, comma-separated; "" runs all
+}
+
+func (l limits) runs(key string) bool {
+	if l.only == "" {
+		return true
+	}
+	for _, k := range strings.Split(l.only, ",") {
+		if strings.TrimSpace(k) == key {
+			return true
+		}
+	}
+	return false
 }
 
 func moduleRoot() (string, error) {
@@ -95,6 +109,10 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 		teamSpec{name: "rwarm", host: w.hosts[0].Alias},
 		teamSpec{name: "rcold", host: w.hosts[0].Alias},
 		teamSpec{name: "rnew", host: w.hosts[2].Alias})
+	// The 20-teams test through the daemon: m00..m09 and these ten.
+	for i := range 10 {
+		prodTeams = append(prodTeams, teamSpec{name: fmt.Sprintf("dr%02d", i), host: w.hosts[i/5].Alias})
+	}
 	prodCfg, err := w.config("product", prodTeams)
 	if err != nil {
 		return nil, err
@@ -134,20 +152,24 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 	defer b.Close()
 
 	phases := []struct {
-		name string
-		cap  time.Duration
-		f    func(context.Context) error
+		key, name string
+		cap       time.Duration
+		f         func(context.Context) error
 	}{
-		{"warm asks, local", 2 * time.Minute, func(ctx context.Context) error { return rep.warmLocal(ctx, w, cl, b) }},
-		{"warm asks, SSH", 2 * time.Minute, func(ctx context.Context) error { return rep.warmSSH(ctx, w, cl, b) }},
-		{"cold asks", 4 * time.Minute, func(ctx context.Context) error { return rep.coldAsks(ctx, w, cl, b) }},
-		{"20 teams at once", 4 * time.Minute, func(ctx context.Context) error { return rep.load(ctx, w, b) }},
-		{"memory with 20 live processes", 2 * time.Minute, func(ctx context.Context) error { return rep.memLive(ctx, w, cl, d) }},
-		{"memory with 10,000 sessions", 2 * time.Minute, func(ctx context.Context) error { return rep.memSeeded(ctx, w, prodLocal) }},
-		{"store benchmarks", 5 * time.Minute, func(ctx context.Context) error { return rep.store(ctx, moduleRoot) }},
+		{"warm-local", "warm asks, local", 2 * time.Minute, func(ctx context.Context) error { return rep.warmLocal(ctx, w, cl, b) }},
+		{"warm-ssh", "warm asks, SSH", 2 * time.Minute, func(ctx context.Context) error { return rep.warmSSH(ctx, w, cl, b) }},
+		{"flags", "session flag order", 1 * time.Minute, func(ctx context.Context) error { return rep.flagOrder(ctx, w) }},
+		{"hot", "warm ask CPU profile", 1 * time.Minute, func(ctx context.Context) error { return rep.hotPath(ctx, w, cl, d) }},
+		{"cold", "cold asks", 4 * time.Minute, func(ctx context.Context) error { return rep.coldAsks(ctx, w, cl, b) }},
+		{"standby", "first asks with standby", 2 * time.Minute, func(ctx context.Context) error { return rep.standbyFirst(ctx, w) }},
+		{"load", "20 teams at once", 4 * time.Minute, func(ctx context.Context) error { return rep.load(ctx, w, b) }},
+		{"load-daemon", "20 teams at once through the daemon", 4 * time.Minute, func(ctx context.Context) error { return rep.loadDaemon(ctx, w, prodCfg, d) }},
+		{"mem-live", "memory with 20 live processes", 2 * time.Minute, func(ctx context.Context) error { return rep.memLive(ctx, w, cl, d) }},
+		{"mem-seeded", "memory with 10,000 sessions", 2 * time.Minute, func(ctx context.Context) error { return rep.memSeeded(ctx, w, prodLocal) }},
+		{"store", "store benchmarks", 5 * time.Minute, func(ctx context.Context) error { return rep.store(ctx, moduleRoot) }},
 	}
 	for _, ph := range phases {
-		if ph.name == "store benchmarks" && !lim.store {
+		if (ph.key == "store" && !lim.store) || !lim.runs(ph.key) {
 			continue
 		}
 		log.Printf("phase: %s", ph.name)

@@ -29,6 +29,10 @@ type report struct {
 	coldProdNewConn            *arm // full product path
 	coldProdOpenConn           *arm
 	loadRes                    *loadResult
+	standbyLocal, standbySSH   []*arm
+	daemonLoad                 *daemonLoad
+	flagArms                   []*arm
+	hot                        *hotPath
 	mem                        memResult
 	storeRes                   []benchLine
 	endLoad                    string
@@ -196,8 +200,17 @@ func (r *report) markdown() string {
   cold asks are measured on that path, locally and over SSH. The broker in process (broker.New with local and
   remote.Pool runners: the same broker, queue, store and runner code the daemon runs, minus the MCP hop and the
   daemon's socket) is measured beside it, so the difference between the two rows is what the MCP relay and the socket
-  cost. The 20-teams load test drives the broker in process only: there the harness reads Claude's turn time from
-  the broker's answer, to separate switchboard's own time from Claude's. Each row says which path it measures.
+  cost. The 20-teams load test drives both: the broker in process beside its floor, and the daemon through 20
+  `+"`switchboard mcp`"+` proxies; the harness reads Claude's turn time from the broker's answer, to separate switchboard's
+  own time from Claude's. Each row says which path it measures.
+- **Per hop.** Latency per hop is the difference between rows on the same path: floor → broker in process (runner,
+  queue, store, workers) → full product path (proxy relay, unix socket, MCP decode and encode). CPU per hop comes from
+  runtime/pprof profiles of the `+"`switchboard mcp`"+` proxy and the daemon taken during warm asks (section 1) and
+  during the 20-teams rounds (section 3): the binary writes one while SWITCHBOARD_CPUPROFILE is set, between SIGUSR1
+  and SIGUSR2. Each sample is counted in the hop of its leaf-most recognisable frame (store, SSH, JSON, MCP, syscalls,
+  GC, scheduler, broker, daemon).
+- **Standby.** Section 2b runs its own daemon, so that its standby processes (which count against maxProcesses and
+  run ahead of need) stay out of every other phase's process counts and memory.
 - **Start timeouts raised.** Every config the harness writes sets spawnTimeout and sessionInitTimeout to %s
   (defaults %s and %s) and responseTimeout to %s (default %s): starting 20 Claude Code processes at once on 2 cores
   takes longer than the defaults allow, and a figure must not include a retry or a timeout. The load test's untimed
@@ -215,6 +228,8 @@ func (r *report) markdown() string {
 	p("process and reads until its `result` line: nothing can be faster than that.\n\n")
 	comparisonTable(&b, "Local", r.warmLocalArms)
 	comparisonTable(&b, "Over SSH", r.warmSSHArms)
+	r.writeFlags(&b)
+	r.writeHot(&b)
 
 	p("## 2. Cold ask: the team has no Claude process\n\n")
 	p("Each sample asks as a new asking team (a new session, so a new `--session-id` process), then stops that process untimed, ")
@@ -237,6 +252,8 @@ func (r *report) markdown() string {
 		p("the connection setup and the SFTP session are already paid for. Each sshd session costs a fork and a shell on the ")
 		p("host, so on a slow host the extra SFTP session shows.\n\n")
 	}
+
+	r.writeStandby(&b)
 
 	p("## 3. Twenty teams asked at once\n\n")
 	if l := r.loadRes; l != nil {
@@ -265,6 +282,7 @@ func (r *report) markdown() string {
 			p("Last error: `%s`\n\n", oneLine(l.lastErr))
 		}
 	}
+	r.writeDaemonLoad(&b)
 
 	p("## 4. Memory and the store\n\n")
 	m := r.mem

@@ -68,7 +68,7 @@ func newWorld(ctx context.Context, claude, moduleRoot string) (*world, error) {
 	}
 
 	localHome, remoteHome := filepath.Join(root, "home-local"), filepath.Join(root, "home-remote")
-	for _, d := range []string{filepath.Join(localHome, ".claude"), filepath.Join(remoteHome, ".claude"), w.teamDir("")} {
+	for _, d := range []string{filepath.Join(localHome, ".claude"), filepath.Join(remoteHome, ".claude"), w.teamDir(""), filepath.Dir(w.profilePrefix())} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			w.Close()
 			return nil, err
@@ -81,6 +81,8 @@ func newWorld(ctx context.Context, claude, moduleRoot string) (*world, error) {
 		"TMPDIR=" + os.TempDir(),
 		"LANG=C.UTF-8",
 		"CLAUDE_CODE_MAX_RETRIES=0",
+		// switchboard processes write a CPU profile on SIGUSR1..SIGUSR2.
+		"SWITCHBOARD_CPUPROFILE=" + w.profilePrefix(),
 	}, w.api.Env()...)
 	w.remoteEnv = map[string]string{
 		"HOME":                    remoteHome,
@@ -131,8 +133,9 @@ func (w *world) teamDir(team string) string {
 
 // teamSpec is one team of a generated config.
 type teamSpec struct {
-	name string
-	host string // ssh alias, or "" for a local team
+	name    string
+	host    string // ssh alias, or "" for a local team
+	standby int    // standby Claude processes
 }
 
 // The timeouts of every config the harness writes. Starts get more time
@@ -155,6 +158,9 @@ func (w *world) config(name string, teams []teamSpec) (string, error) {
 		startTimeout, startTimeout, responseTimeout)
 	for _, t := range teams {
 		fmt.Fprintf(&y, "  %s:\n    path: %s\n    claudePath: %s\n", t.name, w.teamDir(t.name), w.claude)
+		if t.standby > 0 {
+			fmt.Fprintf(&y, "    standby: %d\n", t.standby)
+		}
 		if t.host != "" {
 			fmt.Fprintf(&y, "    ssh: %s\n    env:\n", t.host)
 			for k, v := range w.remoteEnv {
@@ -344,6 +350,7 @@ func (d *daemonProc) Stop() {
 // the path Claude Code uses.
 type client struct {
 	sess *mcp.ClientSession
+	pid  int // the `switchboard mcp` proxy
 }
 
 func (w *world) connect(ctx context.Context, cfgPath, as string) (*client, error) {
@@ -354,7 +361,7 @@ func (w *world) connect(ctx context.Context, cfgPath, as string) (*client, error
 	if err != nil {
 		return nil, fmt.Errorf("connect to switchboard mcp: %w", err)
 	}
-	return &client{sess: sess}, nil
+	return &client{sess: sess, pid: cmd.Process.Pid}, nil
 }
 
 func (c *client) Close() { c.sess.Close() }

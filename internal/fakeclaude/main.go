@@ -329,6 +329,9 @@ func (s *session) serve(stdin io.Reader) int {
 		}
 		switch msg.Type {
 		case "user":
+			if s.localCommand(msg) {
+				continue
+			}
 			code, exit, more := s.turn(msg, lines)
 			queue = append(queue, more...)
 			if exit {
@@ -353,6 +356,7 @@ func (s *session) serve(stdin io.Reader) int {
 // message is a stdin line: a user message or a control request.
 type message struct {
 	Type      string `json:"type"`
+	IsMeta    bool   `json:"isMeta"`
 	RequestID string `json:"request_id"`
 	Request   struct {
 		Subtype string `json:"subtype"`
@@ -668,7 +672,7 @@ func userTexts(file []byte) []string {
 		if json.Unmarshal(raw, &m) != nil || m.Type != "user" {
 			continue
 		}
-		if t := m.text(); t != "" && t != "[Request interrupted by user]" {
+		if t := m.text(); t != "" && t != "[Request interrupted by user]" && !m.IsMeta && !strings.HasPrefix(t, "<command-name>") {
 			texts = append(texts, t)
 		}
 	}

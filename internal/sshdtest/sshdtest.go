@@ -47,6 +47,10 @@ type Options struct {
 	// JumpOnly makes a ProxyJump host: TCP forwarding is allowed, commands
 	// and SFTP are not. Other servers refuse forwarding.
 	JumpOnly bool
+	// AllowTcpForwarding is sshd's setting of that name for a server that
+	// is not JumpOnly ("yes", "remote", ...); the default "no" refuses
+	// the remote port forwards that asking back needs.
+	AllowTcpForwarding string
 	// Via puts the server behind a jump host: its ssh_config alias reaches
 	// it with ProxyJump through Via's alias, and its SSHConfig and
 	// KnownHosts carry Via's entries too.
@@ -143,6 +147,8 @@ func Launch(ctx context.Context, dir string, o Options) (*Server, error) {
 	forwarding, subsystem, force, logLevel := "no", "Subsystem sftp "+SFTPServer, "", "VERBOSE"
 	if o.JumpOnly {
 		forwarding, subsystem, force, logLevel = "local", "", "ForceCommand /bin/false\nPermitTTY no", "DEBUG1"
+	} else if o.AllowTcpForwarding != "" {
+		forwarding = o.AllowTcpForwarding
 	}
 	root := "no"
 	if u.Uid == "0" {
