@@ -62,7 +62,6 @@ func TestReloadTeams(t *testing.T) {
 	if err := os.MkdirAll(ghostDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	old := h.cfg.Teams["old"]
 	res := h.reloadWith(func(c *configs.Config) {
 		delete(c.Teams, "old")
 		c.Teams["db"].Description = "the database team, renamed"
@@ -101,5 +100,36 @@ func TestReloadTeams(t *testing.T) {
 	if got := h.pid("web", "api"); got != apiPID {
 		t.Errorf("unchanged team's pid after the others were used = %d, want %d", got, apiPID)
 	}
-	_ = old
+}
+
+// A removed team's queued message stays queued and is delivered once the
+// team is configured again.
+func TestReloadRemovedTeamKeepsQueue(t *testing.T) {
+	h := newHarness(t, fakeBackend, "", "web", "old")
+	ctx := context.Background()
+	team := h.cfg.Teams["old"]
+	good := team.ClaudePath
+	team.ClaudePath = filepath.Join(h.root, "missing", "claude")
+	q, err := h.b.Send(ctx, SendRequest{From: "web", To: "old", Text: "keep me", NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a failed delivery attempt", func() bool {
+		m, _ := h.b.Message(ctx, q.MessageID)
+		return m.Attempts >= 1
+	})
+	h.reloadWith(func(c *configs.Config) { delete(c.Teams, "old") })
+	if m, _ := h.b.Message(ctx, q.MessageID); m.Status != models.MessageQueued {
+		t.Fatalf("after removing the team the message is %s, want queued", m.Status)
+	}
+	back := *team
+	back.ClaudePath = good
+	h.reloadWith(func(c *configs.Config) { c.Teams["old"] = &back })
+	// Its backoff may have a while to run; a send to the team kicks its pair.
+	if r := h.ask("web", "old", "and this one"); r.Status != models.MessageAnswered {
+		t.Fatalf("ask the team that came back: %s %q", r.Status, r.Error)
+	}
+	if fin := h.waitFinal(q.MessageID); fin.Status != models.MessageAnswered || !strings.Contains(fin.Answer, "keep me") {
+		t.Fatalf("the kept message: %s %q %q", fin.Status, fin.Answer, fin.Error)
+	}
 }

@@ -101,6 +101,11 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 		}
 		return
 	}
+	// The turn's flags are reset before the message shows as running: a
+	// session_cancel that sees it running must not be wiped out here.
+	p.mu.Lock()
+	p.current, p.cancelled, p.turnStarted = m.ID, false, false
+	p.mu.Unlock()
 	if err := b.store.BeginTurn(ctx, m.ID, sess.SessionID, time.Now()); err != nil {
 		b.idle(p, cl)
 		// Never write a message whose delivery could not be recorded: a
@@ -118,7 +123,6 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 	}
 	b.storeOK()
 	p.mu.Lock()
-	p.current, p.cancelled, p.turnStarted = m.ID, false, false
 	p.state = models.ProcessBusy
 	p.mu.Unlock()
 	b.changed()

@@ -20,6 +20,8 @@ import (
 // and `switchboard status ID` shows the answer once a new daemon has
 // settled it.
 func TestAskDaemonKilledKeepsID(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
+	needsRealClaude(t)
 	w := newWorld(t, "web", "api")
 	release := make(chan struct{})
 	arrived := make(chan struct{}, 10)
@@ -85,6 +87,8 @@ func TestAskDaemonKilledKeepsID(t *testing.T) {
 // mid-call leaves an error that names the accepted message, so the model
 // fetches it instead of sending it twice.
 func TestProxyErrorCarriesAcceptedID(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
+	needsRealClaude(t)
 	w := newWorld(t, "web", "api")
 	release := make(chan struct{})
 	defer close(release)

@@ -15,6 +15,8 @@ import (
 // model to call switchboard's send_message, gets the api team's answer back
 // as the tool result.
 func TestClaudeCodeCallsSendMessage(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
+	needsRealClaude(t)
 	w := newWorld(t, "web", "api")
 	mcpConfig := filepath.Join(w.root, "mcp.json")
 	cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{"switchboard": map[string]any{

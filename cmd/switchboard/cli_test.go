@@ -32,6 +32,7 @@ func oneErrorLine(t *testing.T, r result, code int, want string) {
 }
 
 func TestCLI(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
 	w := newWorld(t, "web", "api")
 
 	t.Run("version", func(t *testing.T) {
@@ -184,6 +185,7 @@ func TestCLI(t *testing.T) {
 }
 
 func TestDoctor(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
 	w := newWorld(t, "web", "api")
 	// A team whose directory is gone: the broken one.
 	if err := os.RemoveAll(w.teamDir("api")); err != nil {
@@ -219,6 +221,7 @@ func TestDoctor(t *testing.T) {
 }
 
 func TestInstall(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
 	w := newWorld(t, "web")
 	home := t.TempDir()
 	project := t.TempDir()
@@ -270,6 +273,9 @@ func TestInstall(t *testing.T) {
 
 	// With the claude CLI on PATH: `claude mcp add`, and the result is what
 	// Claude Code itself reads back.
+	if testing.Short() {
+		return // the fake claude has no `mcp add`; the full run checks it
+	}
 	binDir := filepath.Dir(w.claude)
 	withClaude := []string{"HOME=" + t.TempDir(), "PATH=" + binDir + ":/usr/bin:/bin", "DISABLE_TELEMETRY=1", "DISABLE_AUTOUPDATER=1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1"}
 	r = w.runIn(project, withClaude, "", "install", "--dry-run")
@@ -291,6 +297,7 @@ func TestInstall(t *testing.T) {
 }
 
 func TestRotateLog(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
 	dir := t.TempDir()
 	log := filepath.Join(dir, "daemon.log")
 	if err := rotateLog(log, 10); err != nil {

@@ -12,6 +12,7 @@ import (
 // Config warnings come out through the command's own slog handler, so
 // --log-format json makes them JSON like every other line.
 func TestConfigWarningsUseLogFormat(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "switchboard.yaml")
 	yaml := "settings:\n  socket: " + filepath.Join(dir, "s.sock") + "\n  database: {path: " + filepath.Join(dir, "db") + "}\n" +

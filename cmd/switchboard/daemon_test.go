@@ -23,6 +23,8 @@ import (
 // one daemon: answers go to the right asker, one session has one Claude
 // process, and different sessions run at the same time.
 func TestManyProxiesShareOneDaemon(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
+	needsRealClaude(t)
 	w := newWorld(t, "web", "api", "db", "ops")
 
 	// Two asks that can only both be answered "OVERLAP" if each is in the
@@ -120,6 +122,8 @@ func TestManyProxiesShareOneDaemon(t *testing.T) {
 // Killing the daemon mid-answer fails that call clearly; the next call
 // starts a new daemon and the session goes on under the same id.
 func TestDaemonKilledMidAsk(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
+	needsRealClaude(t)
 	w := newWorld(t, "web", "api")
 	// The slow answer takes until the daemon has been killed.
 	release := make(chan struct{})
@@ -201,6 +205,7 @@ func TestDaemonKilledMidAsk(t *testing.T) {
 // The daemon in the foreground: its socket and directory are private, a
 // second one is refused, a stale socket is replaced, SIGTERM stops it.
 func TestServeLifecycle(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
 	w := newWorld(t, "web", "api")
 	// A crashed daemon's socket: the file is there, nobody listens.
 	if err := os.MkdirAll(filepath.Dir(w.socket), 0o700); err != nil {

@@ -15,6 +15,8 @@ import (
 // doctor asks each team's Claude whether it is logged in, and says an ssh
 // alias is unknown (once, without blaming the team's path too).
 func TestDoctorCredentialsAndUnknownAlias(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
+	needsRealClaude(t)
 	w := newWorld(t, "web")
 	has := func(r result, pattern string) {
 		t.Helper()
@@ -50,6 +52,7 @@ func TestDoctorCredentialsAndUnknownAlias(t *testing.T) {
 }
 
 func TestSSHFixPerFailure(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
 	team := &configs.Team{Name: "far", SSH: "me@far"}
 	for _, tc := range []struct {
 		err  error

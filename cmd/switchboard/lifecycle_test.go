@@ -16,6 +16,7 @@ import (
 // stop, status, restart and the config a daemon serves, through the built
 // binary as a user runs them.
 func TestLifecycleCommands(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
 	w := newWorld(t, "web", "api")
 
 	oneErrorLine(t, w.run("", "status"), 1, "not running")
@@ -76,6 +77,7 @@ func TestLifecycleCommands(t *testing.T) {
 }
 
 func TestInitAndVersion(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
 	w := newWorld(t)
 	dir := filepath.Join(w.root, "my project")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -115,6 +117,7 @@ func TestInitAndVersion(t *testing.T) {
 // `switchboard mcp --http` prints the headers that open the HTTP endpoint;
 // without them it refuses.
 func TestMCPHTTPHeaders(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
 	w := newWorld(t, "web")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

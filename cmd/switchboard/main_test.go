@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/internal/claudetest"
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
+	"github.com/switchboard-mcp/switchboard/internal/fakeclaude/fakeclaudebin"
 	"github.com/switchboard-mcp/switchboard/internal/poll"
 )
 
@@ -63,7 +64,7 @@ type world struct {
 
 func newWorld(t *testing.T, teams ...string) *world {
 	t.Helper()
-	claude := claudetest.Binary(t)
+	claude := worldClaude(t)
 	root, err := os.MkdirTemp("", "sbw")
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +103,24 @@ func newWorld(t *testing.T, teams ...string) *world {
 		os.RemoveAll(root)
 	})
 	return w
+}
+
+// worldClaude is the claude the teams run: the real Claude Code (on the fake
+// Messages API), or under -short the fake claude, which answers the same
+// way without an API and starts in milliseconds.
+func worldClaude(t *testing.T) string {
+	if testing.Short() {
+		return fakeclaudebin.Build(t)
+	}
+	return claudetest.Binary(t)
+}
+
+// needsRealClaude skips a test under -short: it scripts the Messages API or
+// checks what only the real Claude Code does.
+func needsRealClaude(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs the real Claude Code; the full run has it")
+	}
 }
 
 func mustWrite(t *testing.T, path, data string, mode os.FileMode) {

@@ -15,6 +15,7 @@ import (
 // every tool call returns the problems at file:line and the fix, and says
 // so once the file is fixed.
 func TestMCPWithConfigErrorAnswers(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
 	dir := t.TempDir()
 	config := filepath.Join(dir, "switchboard.yaml")
 	mustWrite(t, config, "settings:\n  socket: "+filepath.Join(dir, "run", "broker.sock")+"\nteams:\n  api:\n    path: /tmp\n    idleTimeout: soon\n", 0o600)

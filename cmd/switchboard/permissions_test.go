@@ -62,6 +62,7 @@ func (w *world) waitApproval(team string) string {
 // no mode cannot write a canary; sessions show keeps every decision; no
 // claude ever runs with --dangerously-skip-permissions.
 func TestApprovalsThroughCLI(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
 	w := newWorld(t, "web", "api", "db")
 	w.setTeam("db", "    grantPermission: \"no\"\n")
 	sess := w.proxy("web", nil)
@@ -164,6 +165,7 @@ func TestApprovalsThroughCLI(t *testing.T) {
 // by elicitation (the proxy relays it), and one that cannot elicit leaves
 // the request to `switchboard approvals`.
 func TestForwardElicitsThroughProxy(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
 	w := newWorld(t, "api")
 	w.setTeam("api", "    grantPermission: forward\n")
 	var mu sync.Mutex

@@ -27,6 +27,7 @@ func replaceFile(t *testing.T, path, data string) {
 // removed one goes, a bad edit is refused at file:line with the old config
 // kept, and SIGHUP reloads too; all while another pair keeps its process.
 func TestDaemonFollowsConfig(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
 	w := newWorld(t, "web", "api", "old")
 	sess := w.proxy("web", nil)
 	ctx := context.Background()

@@ -27,6 +27,8 @@ func callTool(t *testing.T, sess *mcp.ClientSession, name string, args map[strin
 // `switchboard mcp`, the daemon, the real Claude Code in the team's
 // directory, and the session surviving a daemon restart.
 func TestSpineThroughBinary(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
+	needsRealClaude(t)
 	w := newWorld(t, "web", "api")
 	sess := w.proxy("web", nil)
 	ctx := context.Background()
