@@ -20,11 +20,12 @@ pkill -KILL -f -- "$1"
 exit 0`
 
 // stalePattern matches the command line of a Claude process switchboard
-// started for sessionID (stream-json input, then the id), and not a person's
-// interactive `claude --resume` of it. The bracket keeps the pattern from
-// matching the command line of the shell that runs pkill with it.
+// started for sessionID, in the order claudeArgs writes it (the session
+// flag, then -p in stream-json mode), and not a person's interactive
+// `claude --resume` of it. The bracket keeps the pattern from matching the
+// command line of the shell that runs pkill with it.
 func stalePattern(sessionID string) string {
-	return "input-format stream-json.*[" + sessionID[:1] + "]" + sessionID[1:]
+	return "[-]-(resume|session-id) " + sessionID + " -p --input-format stream-json"
 }
 
 // reapStale stops any process still running Claude for sessionID on the

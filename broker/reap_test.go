@@ -38,7 +38,7 @@ func TestStaleClaudeReapedBeforeResume(t *testing.T) {
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	r1 := h.ask("web", "api", "first")
 	h.close()
-	stale := exec.Command(fakeclaudebin.Build(t), "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose", "--resume", r1.SessionID)
+	stale := exec.Command(fakeclaudebin.Build(t), "--resume", r1.SessionID, "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose")
 	stale.Dir, stale.Env = h.teamPath("api"), h.env
 	stdin, err := stale.StdinPipe() // held open: the stale process waits for input
 	if err != nil {
