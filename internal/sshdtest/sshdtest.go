@@ -89,10 +89,18 @@ type Server struct {
 func Start(t testing.TB) *Server { return StartWith(t, Options{}) }
 
 // StartWith starts an sshd for a test, in a directory of its own; it is
-// stopped when the test ends. The test skips when sshd is not installed.
+// stopped when the test ends. The short suite runs no sshd: the test skips
+// under -short. Where sshd is not installed it skips too, or fails when
+// CI=true (CI installs it, so a missing one is a broken setup).
 func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("a real sshd runs in the full suite, not under -short")
+	}
 	if _, err := os.Stat(SSHD); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s missing in CI (install openssh-server): %v", SSHD, err)
+		}
 		t.Skipf("%s not installed", SSHD)
 	}
 	s, err := Launch(context.Background(), t.TempDir(), o)
