@@ -81,7 +81,6 @@ type options struct {
 	// Permissions (see tools.go).
 	promptTool     string   // --permission-prompt-tool; "stdio" asks on stdout
 	permissionMode string   // --permission-mode
-	skip           bool     // --dangerously-skip-permissions
 	allowed        []string // --allowedTools rules
 	disallowed     []string // --disallowedTools rules
 }
@@ -101,7 +100,7 @@ var valueFlags = map[string]bool{
 
 var switchFlags = map[string]bool{
 	"-p": true, "--print": true, "--verbose": true, "--fork-session": true,
-	"--dangerously-skip-permissions": true, "--strict-mcp-config": true,
+	"--strict-mcp-config":        true,
 	"--include-partial-messages": true, "--replay-user-messages": true,
 	"-v": true, "--version": true, "-c": true, "--continue": true,
 }
@@ -144,8 +143,6 @@ func parseArgs(args []string) options {
 			o.promptTool = value
 		case "--permission-mode":
 			o.permissionMode = value
-		case "--dangerously-skip-permissions":
-			o.skip = true
 		case "--allowed-tools", "--allowedTools":
 			o.allowed = append(o.allowed, splitRules(value)...)
 		case "--disallowed-tools", "--disallowedTools":

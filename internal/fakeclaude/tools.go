@@ -108,7 +108,7 @@ func (s *session) decide(tc *toolCall) decision {
 			return refused
 		}
 	}
-	if s.opts.skip || s.opts.permissionMode == "bypassPermissions" {
+	if s.opts.permissionMode == "bypassPermissions" {
 		return allow
 	}
 	for _, r := range s.opts.allowed {
