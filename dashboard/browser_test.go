@@ -28,24 +28,13 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", js, err)
-	}
-	return v
+	return dashboardtest.Eval[T](t, ctx, js)
 }
 
 // waitJS polls a JavaScript condition until it holds.
 func waitJS(t *testing.T, ctx context.Context, what, js string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !eval[bool](t, ctx, js) {
-		if time.Now().After(deadline) {
-			body := eval[string](t, ctx, `document.querySelector('main').innerText.slice(0, 2000)`)
-			t.Fatalf("timed out waiting for %s (%s); page shows:\n%s", what, js, body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	dashboardtest.WaitJS(t, ctx, what, js, 15*time.Second)
 }
 
 func TestBrowserLiveDashboard(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -63,8 +62,7 @@ func (a *app) daemonClient(ctx context.Context) (*client, bool, error) {
 	if !daemon.Running(ctx, cfg.Settings.Socket) {
 		return nil, false, nil
 	}
-	wd, _ := os.Getwd()
-	c, err := a.connect(ctx, cfg, path, callerFor(cfg, "", wd), false, nil, log)
+	c, err := a.connectHere(ctx, cfg, path, false, log)
 	return c, err == nil, err
 }
 

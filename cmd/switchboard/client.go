@@ -175,6 +175,13 @@ func (a *app) connect(ctx context.Context, cfg *configs.Config, configPath, call
 	return &client{sess: sess, daemon: conn.Daemon}, nil
 }
 
+// connectHere connects as the team whose path holds the working directory
+// (or the operator), as a terminal command run there speaks for.
+func (a *app) connectHere(ctx context.Context, cfg *configs.Config, configPath string, start bool, log *slog.Logger) (*client, error) {
+	wd, _ := os.Getwd()
+	return a.connect(ctx, cfg, configPath, callerFor(cfg, "", wd), start, nil, log)
+}
+
 func (c *client) Close() error { return c.sess.Close() }
 
 // call runs a tool; a tool error comes back as an error with its text.

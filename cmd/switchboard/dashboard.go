@@ -98,8 +98,7 @@ func (a *app) dashboard(ctx context.Context, open bool) error {
 	if cfg.Settings.Dashboard == "" {
 		return fmt.Errorf("the dashboard is off: add this line under settings: in %s\n\n  dashboard: %s\n\nthen run: switchboard restart", path, exampleDashboard)
 	}
-	wd, _ := os.Getwd()
-	c, err := a.connect(ctx, cfg, path, callerFor(cfg, "", wd), true, nil, a.logger(slog.LevelWarn))
+	c, err := a.connectHere(ctx, cfg, path, true, a.logger(slog.LevelWarn))
 	if err != nil {
 		return err
 	}

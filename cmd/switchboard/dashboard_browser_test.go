@@ -20,24 +20,13 @@ func browser(t *testing.T) context.Context { return dashboardtest.Browser(t, 4*t
 
 func jsEval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", js, err)
-	}
-	return v
+	return dashboardtest.Eval[T](t, ctx, js)
 }
 
 // waitJS polls a JavaScript condition until it holds.
 func waitJS(t *testing.T, ctx context.Context, what, js string) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !jsEval[bool](t, ctx, js) {
-		if time.Now().After(deadline) {
-			body := jsEval[string](t, ctx, `document.querySelector('main').innerText.slice(0, 2000)`)
-			t.Fatalf("timed out waiting for %s (%s); page shows:\n%s", what, js, body)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	dashboardtest.WaitJS(t, ctx, what, js, 90*time.Second)
 }
 
 // The dashboard in real headless Chromium against the real daemon (the

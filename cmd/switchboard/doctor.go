@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -205,8 +204,7 @@ func (a *app) checkDaemonStore(ctx context.Context, cfg *configs.Config, path st
 	if !daemon.Running(ctx, cfg.Settings.Socket) {
 		return check{}, false
 	}
-	wd, _ := os.Getwd()
-	c, err := a.connect(ctx, cfg, path, callerFor(cfg, "", wd), false, nil, log)
+	c, err := a.connectHere(ctx, cfg, path, false, log)
 	if err != nil {
 		return check{}, false
 	}

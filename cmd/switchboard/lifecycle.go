@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"syscall"
 	"time"
@@ -78,8 +77,7 @@ func (a *app) restartCommand() *cobra.Command {
 			if err := a.stop(ctx, cfg); err != nil {
 				return err
 			}
-			wd, _ := os.Getwd()
-			c, err := a.connect(ctx, cfg, path, callerFor(cfg, "", wd), true, nil, a.logger(slog.LevelWarn))
+			c, err := a.connectHere(ctx, cfg, path, true, a.logger(slog.LevelWarn))
 			if err != nil {
 				return err
 			}
@@ -115,8 +113,7 @@ func (a *app) daemonStatus(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	wd, _ := os.Getwd()
-	c, err := a.connect(ctx, cfg, path, callerFor(cfg, "", wd), false, nil, a.logger(slog.LevelWarn))
+	c, err := a.connectHere(ctx, cfg, path, false, a.logger(slog.LevelWarn))
 	var nr *daemon.NotRunningError
 	if errors.As(err, &nr) {
 		return fmt.Errorf("the switchboard daemon is not running (socket %s); it starts with the first ask, or: switchboard serve", cfg.Settings.Socket)
@@ -153,8 +150,7 @@ func (a *app) messageStatus(ctx context.Context, id uint64) error {
 	if err != nil {
 		return err
 	}
-	wd, _ := os.Getwd()
-	c, err := a.connect(ctx, cfg, path, callerFor(cfg, "", wd), true, nil, a.logger(slog.LevelWarn))
+	c, err := a.connectHere(ctx, cfg, path, true, a.logger(slog.LevelWarn))
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -29,8 +28,7 @@ func (a *app) teams(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	wd, _ := os.Getwd()
-	c, err := a.connect(ctx, cfg, path, callerFor(cfg, "", wd), true, nil, log)
+	c, err := a.connectHere(ctx, cfg, path, true, log)
 	if err != nil {
 		return err
 	}

@@ -50,3 +50,28 @@ func Browser(t testing.TB, timeout time.Duration) context.Context {
 	t.Cleanup(tcancel)
 	return tab
 }
+
+// Eval evaluates js in the tab and returns its value, failing the test on
+// an error.
+func Eval[T any](t testing.TB, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// WaitJS polls the JavaScript condition js until it holds, failing with
+// what the page shows once timeout has passed.
+func WaitJS(t testing.TB, ctx context.Context, what, js string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !Eval[bool](t, ctx, js) {
+		if time.Now().After(deadline) {
+			body := Eval[string](t, ctx, `document.querySelector('main').innerText.slice(0, 2000)`)
+			t.Fatalf("timed out waiting for %s (%s); page shows:\n%s", what, js, body)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
