@@ -265,15 +265,19 @@ func (c *claude) exitError(err error) error {
 
 // interrupt asks Claude to stop the running turn; the turn then ends with a
 // result whose subtype is error_during_execution and the process stays usable.
-func (c *claude) interrupt() error {
+func (c *claude) interrupt() error { return c.controlRequest("interrupt") }
+
+// controlRequest sends the broker's own control request of subtype; Claude's
+// control_response to it carries nothing the broker needs, and read drops it.
+func (c *claude) controlRequest(subtype string) error {
 	c.writeMu.Lock()
 	c.nextReq++
-	id := fmt.Sprintf("switchboard-interrupt-%d", c.nextReq)
+	id := fmt.Sprintf("switchboard-%s-%d", subtype, c.nextReq)
 	c.writeMu.Unlock()
 	return c.writeLine(map[string]any{
 		"type":       "control_request",
 		"request_id": id,
-		"request":    map[string]string{"subtype": "interrupt"},
+		"request":    map[string]string{"subtype": subtype},
 	})
 }
 

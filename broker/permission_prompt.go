@@ -63,15 +63,7 @@ func (s *promptSet) add(id string) context.Context {
 	return ctx
 }
 
-func (s *promptSet) done(id string) {
-	s.mu.Lock()
-	cancel := s.m[id]
-	delete(s.m, id)
-	s.mu.Unlock()
-	if cancel != nil {
-		cancel(nil)
-	}
-}
+func (s *promptSet) done(id string) { s.cancel(id, nil) }
 
 func (s *promptSet) cancel(id string, cause error) {
 	s.mu.Lock()
@@ -95,17 +87,7 @@ func (s *promptSet) cancelAll(cause error) {
 
 // initialize sends the optional initialize control request; its answer
 // (one ~18 KB line) is dropped by read.
-func (c *claude) initialize() error {
-	c.writeMu.Lock()
-	c.nextReq++
-	id := fmt.Sprintf("switchboard-init-%d", c.nextReq)
-	c.writeMu.Unlock()
-	return c.writeLine(map[string]any{
-		"type":       "control_request",
-		"request_id": id,
-		"request":    map[string]string{"subtype": "initialize"},
-	})
-}
+func (c *claude) initialize() error { return c.controlRequest("initialize") }
 
 // control handles a control request or withdrawal read during a turn. The
 // decision runs in its own goroutine: the turn's reader must go on reading,
