@@ -62,19 +62,7 @@ func newFleet(t *testing.T) *fleetHarness {
 func (f *fleetHarness) start(name string, teams ...string) *fleetMember {
 	t := f.t
 	t.Helper()
-	var y strings.Builder
-	fmt.Fprintf(&y, "settings:\n  healthCheckInterval: 1h\nteams:\n")
-	for _, team := range teams {
-		dir := filepath.Join(f.root, "teams", team+" dir")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&y, "  %s:\n    path: %q\n    claudePath: %q\n    description: the %s team\n", team, dir, f.bin, team)
-	}
-	cfg, err := configs.Parse([]byte(y.String()), filepath.Join(f.root, name+".yaml"))
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, y.String())
-	}
+	cfg := f.config(name, teams...)
 	ctx := context.Background()
 	st, err := models.Open(ctx, models.Options{DSN: f.dsn, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -92,6 +80,26 @@ func (f *fleetHarness) start(name string, teams ...string) *fleetMember {
 	f.members[name] = m
 	t.Cleanup(func() { m.close(false) })
 	return m
+}
+
+// config is broker name's config, running teams.
+func (f *fleetHarness) config(name string, teams ...string) *configs.Config {
+	t := f.t
+	t.Helper()
+	var y strings.Builder
+	fmt.Fprintf(&y, "settings:\n  healthCheckInterval: 1h\nteams:\n")
+	for _, team := range teams {
+		dir := filepath.Join(f.root, "teams", team+" dir")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&y, "  %s:\n    path: %q\n    claudePath: %q\n    description: the %s team\n", team, dir, f.bin, team)
+	}
+	cfg, err := configs.Parse([]byte(y.String()), filepath.Join(f.root, name+".yaml"))
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, y.String())
+	}
+	return cfg
 }
 
 // close stops the broker: cleanly, or as a killed broker stops, leaving its
@@ -398,5 +406,24 @@ func TestFleetLostNotificationsStillDeliver(t *testing.T) {
 	wg.Wait()
 	if err != nil || reply.Status != models.MessageAnswered || !strings.Contains(reply.Answer, "did you hear me?") {
 		t.Fatalf("reply after lost notes: %+v, %v; want the answer", reply, err)
+	}
+}
+
+func TestFleetReloadUpdatesTeams(t *testing.T) {
+	f := newFleet(t)
+	a := f.start("laptop", "web")
+	b := f.start("desk", "api")
+	ctx := context.Background()
+	// A message for a team nobody runs yet is refused ...
+	if _, err := a.b.Send(ctx, SendRequest{From: "web", To: "db", Text: "hi", NoWait: true}); !errors.Is(err, ErrUnknownTeam) {
+		t.Fatalf("ask for db before any broker runs it: %v; want unknown team", err)
+	}
+	// ... until desk's reload adds it: laptop sees it at once.
+	if _, err := b.b.Reload(f.config("desk", "api", "db")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.b.Send(ctx, SendRequest{From: "web", To: "db", Text: "now db is here", Wait: 2 * time.Minute})
+	if err != nil || r.Status != models.MessageAnswered || !strings.Contains(r.Answer, "now db is here") {
+		t.Fatalf("ask for db after desk's reload: %+v, %v; want desk's answer", r, err)
 	}
 }
