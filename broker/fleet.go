@@ -74,6 +74,7 @@ func (b *Broker) startFleet(ctx context.Context, opts FleetOptions) error {
 	if err := b.register(ctx, f); err != nil {
 		return err
 	}
+	b.releaseForeign(ctx, f)
 	notes, err := b.store.Listen(b.ctx)
 	if err != nil {
 		_ = b.store.StopBroker(context.Background(), opts.Name, time.Now())
@@ -97,6 +98,41 @@ func (b *Broker) register(ctx context.Context, f *fleet) error {
 		return fmt.Errorf("register broker %q in the shared store: %w", f.opts.Name, err)
 	}
 	return nil
+}
+
+// releaseForeign gives up the leases an earlier run under this name left on
+// pairs of teams this config no longer runs: the heartbeat would otherwise
+// renew them for ever and no broker could deliver those pairs.
+func (b *Broker) releaseForeign(ctx context.Context, f *fleet) {
+	leases, err := b.store.Leases(ctx)
+	if err != nil {
+		b.log.Warn("look for leases left by an earlier run", "err", err)
+		return
+	}
+	for _, l := range leases {
+		if _, own := b.config().Team(l.ToTeam); l.Owner == f.opts.Name && !own {
+			b.releaseLease(pairKey{l.FromTeam, l.ToTeam})
+		}
+	}
+}
+
+// releaseLease gives up a pair's lease, once this broker has nothing more
+// to deliver for it (its team left the config).
+func (b *Broker) releaseLease(k pairKey) {
+	f := b.fleet
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	delete(f.held, k)
+	f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.store.ReleaseLease(ctx, models.Pair{From: k.from, To: k.to}, f.opts.Name); err != nil {
+		b.log.Warn("release the lease of a pair this broker no longer runs; it passes to another broker when this one stops", "pair", k, "err", err)
+		return
+	}
+	b.log.Info("released the lease of a pair whose team left the config", "pair", k)
 }
 
 // stopFleet marks a clean shutdown, which releases the broker's leases at
@@ -312,6 +348,17 @@ func (b *Broker) route(ctx context.Context, from, to string) (*teamHome, error) 
 		return &h, nil
 	}
 	return nil, b.unknownTeamIn(others, to)
+}
+
+// checkHere is checkPair for the tools that act on a pair's process or
+// session file, which only the broker running the team can reach: a team
+// another broker runs is named with that broker.
+func (b *Broker) checkHere(ctx context.Context, from, to string) error {
+	home, err := b.route(ctx, from, to)
+	if err != nil || home == nil {
+		return err
+	}
+	return fmt.Errorf("team %s is run by broker %s of the fleet, which alone has its processes and session files: ask that broker (its switchboard CLI or MCP server)", to, home.Broker)
 }
 
 // unknownTeamIn is unknownTeam listing the fleet's teams as well.

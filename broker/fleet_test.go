@@ -427,3 +427,29 @@ func TestFleetReloadUpdatesTeams(t *testing.T) {
 		t.Fatalf("ask for db after desk's reload: %+v, %v; want desk's answer", r, err)
 	}
 }
+
+func TestFleetTeamLeavingConfigReleasesItsPairs(t *testing.T) {
+	f := newFleet(t)
+	a := f.start("laptop", "web", "api")
+	ctx := context.Background()
+	if r, err := a.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "first on laptop", Wait: 2 * time.Minute}); err != nil || r.Status != models.MessageAnswered {
+		t.Fatalf("ask on laptop: %+v, %v", r, err)
+	}
+	b := f.start("desk", "api")
+	// laptop gives api up while alive: desk must get the pair without
+	// waiting for laptop to stop.
+	if _, err := a.b.Reload(f.config("laptop", "web")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "second, on desk", Wait: 2 * time.Minute})
+	if err != nil || r.Status != models.MessageAnswered || !strings.Contains(r.Answer, "second, on desk") {
+		t.Fatalf("ask after laptop dropped api: %+v, %v; want desk's answer", r, err)
+	}
+	if b.claudes() != 1 {
+		t.Fatalf("desk started %d claude processes, want 1", b.claudes())
+	}
+	// Tools that need the team's processes or files point to its broker.
+	if _, err := a.b.Cancel(ctx, "web", "api"); err == nil || !strings.Contains(err.Error(), "run by broker desk") {
+		t.Fatalf("session_cancel on laptop for desk's team: %v; want it to name desk", err)
+	}
+}
