@@ -445,3 +445,35 @@ func (b *Broker) reregister() {
 		b.log.Warn("look for queued messages after a reload", "err", err)
 	}
 }
+
+// decidedElsewhere refuses, in a fleet, a decision on a permission request
+// another live broker's Claude waits for: that broker alone would hear of
+// it (its turn waits in memory), so recording it here would show a
+// decision the team never got.
+func (b *Broker) decidedElsewhere(ctx context.Context, id uint64) error {
+	f := b.fleet
+	if f == nil {
+		return nil
+	}
+	b.perms.mu.Lock()
+	_, here := b.perms.waits[id]
+	b.perms.mu.Unlock()
+	if here {
+		return nil
+	}
+	r, err := b.store.PermissionByID(ctx, id)
+	if err != nil || r.Status != models.PermissionPending {
+		return nil // DecidePermission says what is wrong
+	}
+	leases, err := b.store.Leases(ctx)
+	if err != nil {
+		return fmt.Errorf("find which broker of the fleet waits for permission request %d: %w", id, err)
+	}
+	now := time.Now()
+	for _, l := range leases {
+		if l.FromTeam == r.FromTeam && l.ToTeam == r.ToTeam && l.Owner != f.opts.Name && now.Before(l.ExpiresAt) {
+			return fmt.Errorf("permission request %d (team %s) waits on broker %s of the fleet: decide it there (its switchboard approve/deny, permissions_decide or dashboard)", id, r.ToTeam, l.Owner)
+		}
+	}
+	return nil
+}
