@@ -486,3 +486,59 @@ func TestFleetPermissionDecidedOnTheBrokerThatWaits(t *testing.T) {
 		t.Fatalf("api's Claude did not write after desk allowed it: %v", err)
 	}
 }
+
+func TestFleetBrokerCutOffFromStoreStopsItsTurnBeforeTakeover(t *testing.T) {
+	var down atomic.Pointer[Broker]
+	testStoreDown = func(b *Broker) bool { return down.Load() == b }
+	t.Cleanup(func() { testStoreDown = nil })
+
+	f := newFleet(t)
+	a := f.start("laptop", "web", "api")
+	ctx := context.Background()
+	first, err := a.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "SLEEP 60s\nfirst", NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "laptop to deliver the first message", func() bool {
+		m, _ := a.b.Message(ctx, first.MessageID)
+		return m.Status == models.MessageRunning && m.Delivered != nil
+	})
+	b := f.start("desk", "web", "api")
+	// laptop can no longer renew its lease: it must stop its claude before
+	// the lease expires and desk takes the session over.
+	down.Store(a.b)
+	waitFor(t, "desk to take the pair over and answer", func() bool {
+		m, _ := b.b.Message(ctx, first.MessageID)
+		return m.Status == models.MessageAnswered
+	})
+	p := a.b.existingPair("web", "api")
+	p.mu.Lock()
+	stillRunning := p.cl != nil
+	p.mu.Unlock()
+	if stillRunning {
+		t.Fatal("laptop's claude still runs the session desk took over")
+	}
+	// laptop is back: the pair stays desk's, and nothing is answered twice.
+	down.Store(nil)
+	r, err := a.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "after the outage", Wait: 2 * time.Minute})
+	if err != nil || r.Status != models.MessageAnswered {
+		t.Fatalf("ask after the outage: %+v, %v", r, err)
+	}
+	if a.claudes() != 1 || b.claudes() != 1 {
+		t.Fatalf("claude processes: laptop %d, desk %d; want laptop's first only, desk's since", a.claudes(), b.claudes())
+	}
+	var got []string
+	for _, text := range b.userTurns(t, "web", "api") {
+		switch {
+		case strings.Contains(text, "\nfirst"):
+			got = append(got, "first")
+		case strings.Contains(text, fmt.Sprintf("message %d from team", first.MessageID)):
+			got = append(got, "resume first")
+		case strings.Contains(text, "after the outage"):
+			got = append(got, "after")
+		}
+	}
+	if want := "[first resume first after]"; fmt.Sprint(got) != want {
+		t.Fatalf("session turns read as %v, want %s", got, want)
+	}
+}
