@@ -93,6 +93,7 @@ func (b *Broker) Reload(cfg *configs.Config) (ReloadResult, error) {
 			b.fillStandby(t)
 		}
 	}
+	b.reregister()
 	return res, nil
 }
 
