@@ -71,8 +71,11 @@ func (f *fleetHarness) start(name string, teams ...string) *fleetMember {
 	}
 	m := &fleetMember{name: name, store: st, rec: &recorder{Runner: local.New(local.Options{Env: f.env})}, logs: NewLogRing(1000)}
 	log := slog.New(m.logs.Handler(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))).With("broker", name)
-	m.b, err = New(ctx, cfg, Options{Store: st, Logger: log, Logs: m.logs,
-		Hosts: hostsOf(hosts.New(hosts.Options{Local: m.rec, LocalConfigDir: f.configDir})),
+	// Every team's Claude gets switchboard's tools, as serve wires them.
+	hs := hosts.New(hosts.Options{Local: m.rec, LocalConfigDir: f.configDir, CredentialDir: filepath.Join(f.root, "run-"+name)})
+	t.Cleanup(func() { hs.Close() }) // after the broker's own cleanup
+	m.b, err = New(ctx, cfg, Options{Store: st, Logger: log, Logs: m.logs, ServeSessions: hs.ServeMCP,
+		Hosts: hostsOf(hs),
 		Fleet: FleetOptions{Name: name, LeaseTTL: fleetTTL, Version: "test", ConfigFile: filepath.Join(f.root, name+".yaml")}})
 	if err != nil {
 		st.Close()
@@ -140,6 +143,13 @@ func (m *fleetMember) logged(msg string) bool {
 		}
 	}
 	return false
+}
+
+// credential returns the live credential of the from->to pair's process.
+func (m *fleetMember) credential(t *testing.T, from, to string) *credential {
+	t.Helper()
+	h := &harness{t: t, b: m.b}
+	return h.credential(from, to)
 }
 
 // userTurns returns the user entries of a pair's session file, read through
@@ -540,5 +550,36 @@ func TestFleetBrokerCutOffFromStoreStopsItsTurnBeforeTakeover(t *testing.T) {
 	}
 	if want := "[first resume first after]"; fmt.Sprint(got) != want {
 		t.Fatalf("session turns read as %v, want %s", got, want)
+	}
+}
+
+func TestFleetAskBackToAnotherBrokersTeam(t *testing.T) {
+	f := newFleet(t)
+	a := f.start("laptop", "web", "db")
+	b := f.start("desk", "api")
+	ctx := context.Background()
+	// web (laptop) asks api (desk); api's Claude, answering, asks db,
+	// which laptop runs.
+	held, err := a.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "SLEEP 60s\nhold on", NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "desk's api to answer web", func() bool {
+		m, _ := a.b.Message(ctx, held.MessageID)
+		return m.Status == models.MessageRunning
+	})
+	url, token := mcpConfigOf(t, b.credential(t, "web", "api"))
+	api := sessionClient(t, url, token)
+	text, isErr := call(t, api, "send_message", map[string]any{"toTeam": "db", "message": "REPLY db says v2", "timeout": 120000})
+	if isErr || !strings.Contains(text, "db says v2") {
+		t.Fatalf("api (desk) asking db (laptop): %v %q; want db's answer", isErr, text)
+	}
+	msgs, err := b.store.ListMessages(ctx, models.MessageFilter{FromTeam: "api", ToTeam: "db", Limit: 1})
+	if err != nil || len(msgs) != 1 || msgs[0].Chain != "web → api" || msgs[0].ParentID != held.MessageID {
+		t.Fatalf("api->db message: %+v %v; want it in web's ask chain", msgs, err)
+	}
+	// The chain rule holds across brokers: api may not ask web back.
+	if text, isErr := call(t, api, "send_message", map[string]any{"toTeam": "web", "message": "REPLY loop"}); !isErr || !strings.Contains(text, "would loop") {
+		t.Fatalf("api asking web, which waits on it: %v %q; want the loop refused", isErr, text)
 	}
 }
