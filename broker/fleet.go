@@ -534,3 +534,24 @@ func (b *Broker) decidedElsewhere(ctx context.Context, id uint64) error {
 	}
 	return nil
 }
+
+// pairElsewhere refuses, in a fleet, to act on a session whose lease
+// another broker holds: its process runs there, and a second one here (or
+// its session deleted from under it) would break the conversation.
+func (b *Broker) pairElsewhere(ctx context.Context, from, to string) error {
+	f := b.fleet
+	if f == nil {
+		return nil
+	}
+	leases, err := b.store.Leases(ctx)
+	if err != nil {
+		return fmt.Errorf("find which broker of the fleet runs the %s->%s session: %w", from, to, err)
+	}
+	now := time.Now()
+	for _, l := range leases {
+		if l.FromTeam == from && l.ToTeam == to && l.Owner != f.opts.Name && now.Before(l.ExpiresAt) {
+			return fmt.Errorf("the %s->%s session is run by broker %s of the fleet, which holds it while it is alive: do this there", from, to, l.Owner)
+		}
+	}
+	return nil
+}

@@ -344,6 +344,16 @@ func TestFleetDeadBrokersPairPassesOverAfterLease(t *testing.T) {
 			t.Fatalf("message %d is %s while laptop still answers the first; want queued", id, m.Status)
 		}
 	}
+	// Nor may desk start, reboot or delete the session laptop runs.
+	if _, err := b.b.Wake(ctx, "web", "api"); err == nil || !strings.Contains(err.Error(), "run by broker laptop") {
+		t.Fatalf("team_wake on desk for laptop's session: %v; want it refused, naming laptop", err)
+	}
+	if _, _, err := b.b.Reboot(ctx, "web", "api"); err == nil || !strings.Contains(err.Error(), "run by broker laptop") {
+		t.Fatalf("session_reboot on desk for laptop's session: %v; want it refused, naming laptop", err)
+	}
+	if _, err := b.b.Delete(ctx, "web", "api", true); err == nil || !strings.Contains(err.Error(), "run by broker laptop") {
+		t.Fatalf("session_delete on desk for laptop's session: %v; want it refused, naming laptop", err)
+	}
 	a.close(true) // killed mid-turn: no clean stop, the lease runs out
 
 	for _, id := range append([]uint64{first.MessageID}, later...) {
