@@ -170,15 +170,19 @@ func (b *Broker) heartbeatLoop() {
 		case <-t.C:
 		}
 		now := time.Now()
+		// A store that hangs must not hold the loop: checkLapsed has to run
+		// before the leases expire.
+		hctx, cancel := context.WithTimeout(b.ctx, f.opts.LeaseTTL/3)
 		err := errStoreDownForTest
 		if testStoreDown == nil || !testStoreDown(b) {
-			err = b.store.HeartbeatBroker(b.ctx, f.opts.Name, now, f.opts.LeaseTTL)
+			err = b.store.HeartbeatBroker(hctx, f.opts.Name, now, f.opts.LeaseTTL)
 		}
 		if errors.Is(err, models.ErrNotFound) {
 			// The record was removed behind this broker's back: write it
 			// again (its leases, if any, went with it and are taken anew).
-			err = b.register(b.ctx, f)
+			err = b.register(hctx, f)
 		}
+		cancel()
 		if err != nil && b.ctx.Err() == nil {
 			b.log.Warn("fleet heartbeat failed; this broker stops delivering when its leases run out", "broker", f.opts.Name, "err", err)
 		}
@@ -219,7 +223,10 @@ func (b *Broker) checkLapsed(now time.Time) {
 		f.mu.Lock()
 		delete(f.held, k) // so mayDeliver asks the store
 		f.mu.Unlock()
-		if ok, _ := b.mayDeliver(b.ctx, p); ok || b.ctx.Err() != nil {
+		actx, cancel := context.WithTimeout(b.ctx, f.opts.LeaseTTL/6)
+		ok, _ := b.mayDeliver(actx, p)
+		cancel()
+		if ok || b.ctx.Err() != nil {
 			continue
 		}
 		p.mu.Lock()
@@ -232,7 +239,13 @@ func (b *Broker) checkLapsed(now time.Time) {
 		p.mu.Unlock()
 		if running {
 			b.log.Warn("lost the pair's fleet lease; stopping its claude so the broker that takes it over is the only one on the session", "pair", k, "busy", busy)
-			p.stopProcess(b, "lost the fleet lease")
+			// Its process is killed at once; recording that waits for the
+			// store, which must not hold up the other pairs' check.
+			b.wg.Add(1)
+			go func() {
+				defer b.wg.Done()
+				p.stopProcess(b, "lost the fleet lease")
+			}()
 		}
 	}
 }
