@@ -175,14 +175,20 @@ func (s *Store) PermissionsForMessage(ctx context.Context, messageID uint64) ([]
 func (s *Store) ExpirePendingPermissions(ctx context.Context, before time.Time) (int64, error) {
 	res := s.db.WithContext(ctx).Model(&PermissionRequest{}).
 		Where("status = ? AND created_at < ?", PermissionPending, utc(before)).
-		Updates(map[string]any{
-			"status":     PermissionExpired,
-			"decided_by": "switchboard",
-			"reason":     "no decision before the process that asked ended",
-			"decided_at": s.db.NowFunc(),
-		})
+		Updates(s.expiredUnanswered())
 	if res.Error != nil {
 		return 0, fmt.Errorf("expire pending permission requests: %w", res.Error)
 	}
 	return res.RowsAffected, nil
+}
+
+// expiredUnanswered is the update that expires a request whose asking
+// process ended before anyone decided it.
+func (s *Store) expiredUnanswered() map[string]any {
+	return map[string]any{
+		"status":     PermissionExpired,
+		"decided_by": "switchboard",
+		"reason":     "no decision before the process that asked ended",
+		"decided_at": s.db.NowFunc(),
+	}
 }
