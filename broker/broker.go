@@ -99,12 +99,13 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 		serveSessions: opts.ServeSessions,
 	}
 	b.cfg.Store(cfg)
-	if err := b.startPermissions(ctx, time.Now()); err != nil {
+	started := time.Now()
+	if err := b.startPermissions(ctx, started); err != nil {
 		cancel()
 		return nil, fmt.Errorf("expire old permission requests: %w", err)
 	}
-	// On a shared store the other brokers' sessions are live: their
-	// process states are theirs to keep.
+	// On a shared store the other brokers' sessions are live: startFleet
+	// resets only the process states this broker may own.
 	if !b.store.Shared() {
 		if n, err := b.store.ResetProcessStates(ctx); err != nil {
 			cancel()
@@ -116,7 +117,7 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 	if b.serveSessions != nil {
 		b.serveSessions(b.SessionHandler())
 	}
-	if err := b.startFleet(ctx, opts.Fleet); err != nil {
+	if err := b.startFleet(ctx, opts.Fleet, started); err != nil {
 		cancel()
 		return nil, err
 	}

@@ -58,9 +58,10 @@ type fleet struct {
 // on it: one heartbeat period.
 func (f *fleet) leaseMargin() time.Duration { return f.opts.LeaseTTL / 3 }
 
-// startFleet registers the broker and starts its heartbeat and its listener.
+// startFleet registers the broker, settles what a crashed earlier run left
+// (started is when New began) and starts its heartbeat and its listener.
 // It runs before the first kickPending, so no note is missed in between.
-func (b *Broker) startFleet(ctx context.Context, opts FleetOptions) error {
+func (b *Broker) startFleet(ctx context.Context, opts FleetOptions, started time.Time) error {
 	if !b.store.Shared() {
 		return nil
 	}
@@ -75,6 +76,13 @@ func (b *Broker) startFleet(ctx context.Context, opts FleetOptions) error {
 		return err
 	}
 	b.releaseForeign(ctx, f)
+	// Only now that the name is this broker's (RegisterBroker refused it
+	// to any other live one) are the rows leased under it its own. No
+	// worker runs yet, so none of its own states can be reset here.
+	if err := b.settleOwned(ctx, f, nil, started); err != nil {
+		_ = b.store.StopBroker(context.Background(), opts.Name, time.Now())
+		return err
+	}
 	notes, err := b.store.Listen(b.ctx)
 	if err != nil {
 		_ = b.store.StopBroker(context.Background(), opts.Name, time.Now())
@@ -98,6 +106,56 @@ func (b *Broker) register(ctx context.Context, f *fleet) error {
 		return fmt.Errorf("register broker %q in the shared store: %w", f.opts.Name, err)
 	}
 	return nil
+}
+
+// settleOwned does what a start on SQLite does to the whole store (expire
+// the pending permission requests, reset the process states) to the rows
+// this broker may own: pairs of its teams whose lease is its own, free or
+// expired; only pair, when set. Requests made from before on are left
+// alone: they are this run's.
+func (b *Broker) settleOwned(ctx context.Context, f *fleet, pair *models.Pair, before time.Time) error {
+	o := models.Owned{Owner: f.opts.Name, Teams: b.config().TeamNames(), Now: time.Now(), Pair: pair}
+	var attrs []any
+	if pair != nil {
+		attrs = append(attrs, "pair", pairKey{pair.From, pair.To})
+	}
+	n, err := b.store.ExpireOwnedPermissions(ctx, o, before)
+	if err != nil {
+		return fmt.Errorf("expire old permission requests: %w", err)
+	}
+	if n > 0 {
+		b.log.Info("expired permission requests left pending by an earlier run", append(attrs, "count", n)...)
+	}
+	n, err = b.store.ResetOwnedProcessStates(ctx, o)
+	if err != nil {
+		return fmt.Errorf("reset process states: %w", err)
+	}
+	if n > 0 {
+		b.log.Info("reset process states left by an earlier run", append(attrs, "sessions", n)...)
+	}
+	return nil
+}
+
+// settleTakenOver settles, when this broker has just taken p's lease, what
+// the pair's previous owner left if it died: its Claude's pending requests
+// and process state. The pair is settled only while this broker has no
+// process and no turn on it (spawnMu keeps one from starting meanwhile),
+// so its own live rows are never touched; a pair it already ran here was
+// never another broker's since.
+func (b *Broker) settleTakenOver(ctx context.Context, p *pair, at time.Time) {
+	if !p.spawnMu.TryLock() {
+		return // a process of this broker's is starting: the pair is in use here
+	}
+	defer p.spawnMu.Unlock()
+	p.mu.Lock()
+	inUse := p.cl != nil || p.busy
+	p.mu.Unlock()
+	if inUse {
+		return
+	}
+	if err := b.settleOwned(ctx, b.fleet, &models.Pair{From: p.key.from, To: p.key.to}, at); err != nil && ctx.Err() == nil {
+		b.log.Warn("settle what the pair's previous broker left; its requests may show as pending and its state as running", "pair", p.key, "err", err)
+	}
 }
 
 // releaseForeign gives up the leases an earlier run under this name left on
@@ -341,6 +399,11 @@ func (b *Broker) mayDeliver(ctx context.Context, p *pair) (ok bool, wait time.Du
 	)
 	if testStoreDown == nil || !testStoreDown(b) {
 		l, held, err = b.store.AcquireLease(ctx, models.Pair{From: p.key.from, To: p.key.to}, f.opts.Name, now, f.opts.LeaseTTL)
+	}
+	if held && !cached {
+		// Newly this broker's: settle what a dead previous owner left
+		// before anything here starts on the pair.
+		b.settleTakenOver(ctx, p, now)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -97,7 +97,8 @@ func permissionOf(r *models.PermissionRequest) Permission {
 func (b *Broker) startPermissions(ctx context.Context, started time.Time) error {
 	if b.store.Shared() {
 		// Pending requests in a shared store may be another broker's,
-		// whose Claude still waits for the decision.
+		// whose Claude still waits for the decision: startFleet expires
+		// only those this broker may own, once it holds its name.
 		return b.warnPromptTool()
 	}
 	if n, err := b.store.ExpirePendingPermissions(ctx, started); err != nil {
