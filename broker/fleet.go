@@ -140,8 +140,9 @@ func (b *Broker) settleOwned(ctx context.Context, f *fleet, pair *models.Pair, b
 // the pair's previous owner left if it died: its Claude's pending requests
 // and process state. The pair is settled only while this broker has no
 // process and no turn on it (spawnMu keeps one from starting meanwhile),
-// so its own live rows are never touched; a pair it already ran here was
-// never another broker's since.
+// so its own live rows are never touched: a pair whose process or turn
+// runs here has been this broker's all along, with nothing of another's
+// to settle.
 func (b *Broker) settleTakenOver(ctx context.Context, p *pair, at time.Time) {
 	if !p.spawnMu.TryLock() {
 		return // a process of this broker's is starting: the pair is in use here
