@@ -124,6 +124,9 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 	p.current, p.cancelled, p.turnStarted, p.leaseLost = m.ID, false, false, false
 	p.mu.Unlock()
 	if err := b.store.BeginTurn(ctx, m.ID, sess.SessionID, time.Now()); err != nil {
+		p.mu.Lock()
+		p.sess = nil // read the record again next time (ensureProcess)
+		p.mu.Unlock()
 		b.idle(p, cl)
 		// Never write a message whose delivery could not be recorded: a
 		// crash would then leave no trace of it and it would go twice.
