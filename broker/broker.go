@@ -64,6 +64,10 @@ type Broker struct {
 	mu      sync.Mutex
 	pairs   map[pairKey]*pair
 	waiters map[uint64][]*waiter
+	// early keeps outcomes that notify found no waiter for while a Send was
+	// between its commit and its waiter (registering > 0; send.go).
+	early       map[uint64]waitResult
+	registering int
 	// retired are pairs of changed or removed teams whose workers are
 	// still finishing; a new pair for the key waits for them (reload.go).
 	retired map[pairKey]*pair

@@ -33,6 +33,7 @@ type pair struct {
 
 	mu          sync.Mutex
 	cl          *claude
+	sess        *models.Session // the record ensureProcess last returned with cl
 	state       models.ProcessState
 	busy        bool
 	current     uint64 // message being answered
@@ -129,10 +130,20 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair, reserve bool) (cl *
 		if reserve {
 			p.busy = err == nil
 		}
+		if err == nil {
+			p.sess = sess
+		}
 		p.mu.Unlock()
 	}()
 	if reserve {
 		p.busy = true
+	}
+	if p.cl != nil && p.cl.alive() && p.sess != nil && p.sess.SessionID == p.cl.sessionID {
+		// The running process's record, as last read: Reboot and Delete
+		// stop the process before they change or remove the record, and
+		// BeginTurn finds the record by this id or writes nothing (the
+		// worker then forgets it). A warm ask saves the read.
+		return p.cl, p.sess, nil
 	}
 	sess, created, sb, err := b.sessionFor(ctx, p)
 	if err != nil {

@@ -97,7 +97,19 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	}
 	m := &models.Message{FromTeam: req.From, ToTeam: req.To, Text: req.Text, Async: req.NoWait, ExpiresAt: time.Now().Add(ttl), ParentID: parent, Chain: chain}
 	var w *waiter
+	// Send waits below unless NoWait or the team's broker is dead.
+	waits := !req.NoWait && (home == nil || home.Alive)
+	if waits {
+		// From before the commit until the waiter is in place, an outcome
+		// nobody waits for is kept for it (notify): no read-back needed.
+		b.mu.Lock()
+		b.registering++
+		b.mu.Unlock()
+	}
 	if err := b.store.EnqueueMessage(ctx, m); err != nil {
+		if waits {
+			b.claimEarly(0)
+		}
 		return nil, fmt.Errorf("queue message for %s: %w", req.To, err)
 	}
 	if testAfterEnqueue != nil {
@@ -122,10 +134,19 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	w = b.addWaiter(m.ID, req.Progress, req.Elicit)
 	defer b.removeWaiter(m.ID, w)
 	// A worker already draining the queue may have finished the message
-	// between its commit and the line above, and told nobody: look once
-	// more now that a later finish is sure to reach w.
-	if cur, err := b.store.MessageByID(ctx, m.ID); err == nil && cur.Status.Final() {
-		return replyOf(cur), nil
+	// between its commit and the line above: notify kept the outcome.
+	if r, ok := b.claimEarly(m.ID); ok {
+		if r.err != nil {
+			return nil, acceptedErr(m.ID, r.err)
+		}
+		return replyOf(r.msg), nil
+	}
+	if b.fleet != nil {
+		// Another broker may have finished it meanwhile, and its note
+		// (settleWaiters) found no waiter here: look once more.
+		if cur, err := b.store.MessageByID(ctx, m.ID); err == nil && cur.Status.Final() {
+			return replyOf(cur), nil
+		}
 	}
 	var timeout <-chan time.Time
 	if req.Wait > 0 {
@@ -189,6 +210,21 @@ func (b *Broker) addWaiter(id uint64, progress func(string), elicit elicitFunc) 
 	return w
 }
 
+// claimEarly ends a Send's registering window (see Send) and returns the
+// outcome notify kept for message id, if any. The last window to end
+// drops what no Send claimed (outcomes of messages whose asker was gone).
+func (b *Broker) claimEarly(id uint64) (waitResult, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.registering--
+	r, ok := b.early[id]
+	delete(b.early, id)
+	if b.registering == 0 {
+		clear(b.early)
+	}
+	return r, ok
+}
+
 func (b *Broker) removeWaiter(id uint64, w *waiter) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -216,6 +252,12 @@ func (b *Broker) notify(id uint64, msg *models.Message, err error) {
 	b.mu.Lock()
 	ws := b.waiters[id]
 	delete(b.waiters, id)
+	if len(ws) == 0 && b.registering > 0 {
+		if b.early == nil {
+			b.early = map[uint64]waitResult{}
+		}
+		b.early[id] = waitResult{msg: msg, err: err}
+	}
 	b.mu.Unlock()
 	for _, w := range ws {
 		w.done <- waitResult{msg: msg, err: err}

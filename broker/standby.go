@@ -265,7 +265,10 @@ func (b *Broker) sessionFor(ctx context.Context, p *pair) (sess *models.Session,
 		return sess, created, nil, err
 	}
 	b.refillAfterTurn(p)
-	sess, created, err = b.store.CreateSessionWithID(ctx, p.key.from, p.key.to, sb.cl.sessionID)
+	// Created idle and with its launch record: the first ask waits for one
+	// write, not three.
+	snap, _ := json.Marshal(p.team)
+	sess, created, err = b.store.CreateAdoptedSession(ctx, p.key.from, p.key.to, sb.cl.sessionID, sb.launch, string(snap))
 	if err != nil || !created {
 		b.returnStandby(sb)
 		return sess, false, nil, err
@@ -337,7 +340,7 @@ func (b *Broker) returnStandby(sb *standby) {
 }
 
 // adoptStandby makes sb the pair's process; p.mu held, sess already carries
-// sb's session id.
+// sb's session id and was created idle with sb's launch (sessionFor).
 func (b *Broker) adoptStandby(p *pair, sb *standby, sess *models.Session) *claude {
 	if sb.cred != nil {
 		// The credential now acts for the pair's messages. Under asks.mu:
@@ -349,11 +352,7 @@ func (b *Broker) adoptStandby(p *pair, sb *standby, sess *models.Session) *claud
 	p.cl = sb.cl
 	p.state = models.ProcessIdle
 	p.lastUsed = time.Now()
-	b.setProcessState(sess.SessionID, models.ProcessIdle)
-	snap, _ := json.Marshal(p.team)
-	if err := b.store.SetLaunch(context.Background(), sess.SessionID, sb.launch, string(snap)); err != nil {
-		b.log.Warn("record launch command", "session", sess.SessionID, "err", err)
-	}
+	b.changed() // the record was created idle, with its launch (sessionFor)
 	b.log.Info("took standby claude", "pair", p.key, "session", sess.SessionID, "where", sb.host.Where(), "pid", sb.cl.p.Pid(), "waited", time.Since(sb.started).Round(time.Millisecond))
 	return sb.cl
 }

@@ -48,7 +48,7 @@ func (b *Broker) drain(p *pair) time.Duration {
 			return wait
 		}
 		now := time.Now()
-		m, err := b.store.NextMessage(b.ctx, p.key.from, p.key.to, now)
+		m, more, err := b.store.QueueHead(b.ctx, p.key.from, p.key.to)
 		if errors.Is(err, models.ErrNotFound) {
 			return 0
 		}
@@ -79,12 +79,18 @@ func (b *Broker) drain(p *pair) time.Duration {
 		if ok, wait := b.mayDeliver(b.ctx, p); !ok {
 			return wait
 		}
-		b.deliver(p, m)
+		if b.deliver(p, m) && !more {
+			// It was the only one, and it is settled. A message queued
+			// since then poked p.kick after its commit, so the wait wakes
+			// for it: reading the queue now would only find it empty.
+			return 0
+		}
 	}
 	return 0
 }
 
-func (b *Broker) deliver(p *pair, m *models.Message) {
+// deliver reports whether m is settled (final in the store) when it returns.
+func (b *Broker) deliver(p *pair, m *models.Message) (settled bool) {
 	ctx := b.ctx
 	if m.DeliveredAt != nil {
 		// Left running by an earlier run: the session file says what happened.
@@ -93,12 +99,12 @@ func (b *Broker) deliver(p *pair, m *models.Message) {
 			return
 		}
 	}
-	b.deliverText(ctx, p, m, envelope(m))
+	return b.deliverText(ctx, p, m, envelope(m))
 }
 
 // deliverText records that m is being written to Claude, writes text as one
-// turn and records the outcome.
-func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, text string) {
+// turn and records the outcome; settled as deliver.
+func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, text string) (settled bool) {
 	cl, sess, err := b.ensureProcess(ctx, p, true)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -118,6 +124,9 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 	p.current, p.cancelled, p.turnStarted, p.leaseLost = m.ID, false, false, false
 	p.mu.Unlock()
 	if err := b.store.BeginTurn(ctx, m.ID, sess.SessionID, time.Now()); err != nil {
+		p.mu.Lock()
+		p.sess = nil // read the record again next time (ensureProcess)
+		p.mu.Unlock()
 		b.idle(p, cl)
 		// Never write a message whose delivery could not be recorded: a
 		// crash would then leave no trace of it and it would go twice.
@@ -163,15 +172,16 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 	b.storeWrite("record end of turn", err, "session", sess.SessionID)
 	switch {
 	case cancelled:
-		b.finish(m, models.MessageFailed, cancelledAnswer(res), "cancelled by session_cancel before the answer was complete", res.Duration)
+		settled = b.finish(m, models.MessageFailed, cancelledAnswer(res), "cancelled by session_cancel before the answer was complete", res.Duration)
 	case res.IsError:
-		b.finish(m, models.MessageFailed, "", answerFailure(p.team, res), res.Duration)
+		settled = b.finish(m, models.MessageFailed, "", answerFailure(p.team, res), res.Duration)
 	default:
-		b.finish(m, models.MessageAnswered, res.Text, "", res.Duration)
+		settled = b.finish(m, models.MessageAnswered, res.Text, "", res.Duration)
 	}
 	if ended != nil && models.ShouldCompact(ended, time.Now()) {
 		b.compact(ctx, p, ended)
 	}
+	return settled
 }
 
 // compact has Claude summarise a long session (its /compact command) after
@@ -325,23 +335,25 @@ func (b *Broker) recovered(ctx context.Context, p *pair, m *models.Message, sess
 // finish records a message's outcome once and tells its waiters. When the
 // store is full the outcome is not recorded: the message stays as it was,
 // its waiters keep waiting, and once the store has room the worker settles
-// it again (from the session file when it reached Claude).
-func (b *Broker) finish(m *models.Message, status models.MessageStatus, answer, errText string, d time.Duration) {
+// it again (from the session file when it reached Claude). It reports
+// whether the message is final in the store now.
+func (b *Broker) finish(m *models.Message, status models.MessageStatus, answer, errText string, d time.Duration) bool {
 	final, ok, err := b.store.CompleteMessage(context.Background(), m.ID, status, answer, errText, time.Now(), d)
 	switch {
 	case err != nil && b.storeFault(err):
-		return
+		return false
 	case err != nil:
 		b.log.Error("record message outcome", "id", m.ID, "err", err)
 		cur, rerr := b.store.MessageByID(context.Background(), m.ID)
 		b.notify(m.ID, cur, rerr)
-		return
+		return false
 	case !ok:
-		return // already final: its waiters were told then
+		return true // already final: its waiters were told then
 	}
 	b.storeOK()
 	if status == models.MessageFailed || status == models.MessageExpired {
 		b.log.Warn("message not answered", "id", m.ID, "from", m.FromTeam, "to", m.ToTeam, "status", status, "err", errText)
 	}
 	b.notify(m.ID, final, nil)
+	return true
 }

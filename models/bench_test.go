@@ -138,3 +138,37 @@ func BenchmarkMessageRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWarmAskStatements is the store's part of one warm ask as the
+// broker makes it: enqueue, the head of the pair's queue, the pair's
+// session, BeginTurn, EndTurn and CompleteMessage.
+func BenchmarkWarmAskStatements(b *testing.B) {
+	ctx := context.Background()
+	s := newStore(b)
+	sess, _, err := s.GetOrCreateSession(ctx, "web", "api")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		m := &Message{FromTeam: "web", ToTeam: "api", Text: "how does auth work?"}
+		if err := s.EnqueueMessage(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+		next, _, err := s.QueueHead(ctx, "web", "api")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.SessionByPair(ctx, "web", "api"); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.BeginTurn(ctx, next.ID, sess.SessionID, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.EndTurn(ctx, sess.SessionID, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := s.CompleteMessage(ctx, next.ID, MessageAnswered, "JWT", "", time.Now(), time.Second); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

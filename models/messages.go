@@ -57,15 +57,27 @@ func (s *Store) MessageByID(ctx context.Context, id uint64) (*Message, error) {
 // waits for its NotBefore: messages of one pair are delivered strictly in
 // order, so a later message never overtakes one that is being retried.
 func (s *Store) NextMessage(ctx context.Context, from, to string, now time.Time) (*Message, error) {
-	var m Message
-	err := s.db.WithContext(ctx).
+	m, _, err := s.QueueHead(ctx, from, to)
+	return m, err
+}
+
+// QueueHead is NextMessage that also says whether another unfinished
+// message of the pair follows the head, in the same statement: a worker
+// that has just settled the only one need not read the queue again to find
+// it empty.
+func (s *Store) QueueHead(ctx context.Context, from, to string) (head *Message, more bool, err error) {
+	var ms []Message
+	err = s.db.WithContext(ctx).
 		Where("to_team = ? AND from_team = ?", to, from).
 		Where("status IN ?", []MessageStatus{MessageRunning, MessageQueued}).
-		Order("id").Take(&m).Error
-	if err != nil {
-		return nil, fmt.Errorf("next message %s->%s: %w", from, to, notFound(err))
+		Order("id").Limit(2).Find(&ms).Error
+	if err == nil && len(ms) == 0 {
+		err = ErrNotFound
 	}
-	return &m, nil
+	if err != nil {
+		return nil, false, fmt.Errorf("next message %s->%s: %w", from, to, notFound(err))
+	}
+	return &ms[0], len(ms) > 1, nil
 }
 
 // PendingPairs returns every pair for which NextMessage would return a

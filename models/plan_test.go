@@ -15,12 +15,8 @@ import (
 func listSessionsSQL(s *Store, f SessionFilter) string {
 	return s.DB().ToSQL(func(tx *gorm.DB) *gorm.DB {
 		st := &Store{db: tx}
-		q := st.filterSessions(context.Background(), f)
-		if f.Limit > 0 {
-			q = q.Limit(f.Limit)
-		}
 		var out []Session
-		return q.Order(recentExpr + " DESC").Order("id DESC").Find(&out)
+		return st.listSessions(context.Background(), f).Find(&out)
 	})
 }
 
@@ -102,4 +98,94 @@ func TestMigrateDropsReplacedIndex(t *testing.T) {
 	if !s.DB().Migrator().HasIndex(&Session{}, "idx_sessions_to_recent") {
 		t.Error("idx_sessions_to_recent missing after the migration")
 	}
+}
+
+// A capped list of one team's sessions (team_status, sessions ls --team)
+// reads the newest rows of each (team, recent) index and sorts only those:
+// reading and sorting every session of the team grew 1.97x from 10k to
+// 100k sessions. The plan has one sort, the outer one over at most twice
+// the cap.
+func TestListSessionsTeamReadsNewestOnly(t *testing.T) {
+	check := func(t *testing.T, s *Store) {
+		t.Helper()
+		plan := queryPlan(t, s, listSessionsSQL(s, SessionFilter{Team: "f7", Limit: 50}))
+		for _, want := range []string{
+			"USING INDEX idx_sessions_from_recent (from_team=?)",
+			"USING INDEX idx_sessions_to_recent (to_team=?)",
+		} {
+			if !strings.Contains(plan, want) {
+				t.Errorf("query plan lacks %q:\n%s", want, plan)
+			}
+		}
+		if n := strings.Count(plan, "TEMP B-TREE FOR ORDER BY"); n != 1 || strings.Contains(plan, "SCAN sessions") {
+			t.Errorf("query plan sorts %d times (want 1, the outer sort) or reads every session:\n%s", n, plan)
+		}
+	}
+	t.Run("empty", func(t *testing.T) { check(t, newStore(t)) })
+	t.Run("seeded", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("seeded plan check runs in the full suite")
+		}
+		s := newStore(t)
+		seedSessions(t, s, 2000)
+		check(t, s)
+	})
+}
+
+// The capped team list returns what the uncapped one starts with, on both
+// engines: the team on either side and on both, ties in recency broken by
+// id, and the other filters applied before the cap.
+func TestListSessionsTeamCapSameRows(t *testing.T) {
+	eachBackend(t, func(t *testing.T, newStore func(testing.TB) *Store) {
+		ctx := context.Background()
+		s := newStore(t)
+		base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		var rows []Session
+		for i := range 40 {
+			from, to := fmt.Sprintf("a%d", i), "ops"
+			switch i % 3 {
+			case 0:
+				from, to = "ops", fmt.Sprintf("b%d", i)
+			case 1:
+				if i == 7 {
+					from = "ops" // ops asks itself
+				}
+			}
+			used := base.Add(time.Duration(i%9) * time.Minute) // ties on purpose
+			status := SessionActive
+			if i%4 == 0 {
+				status = SessionError
+			}
+			rows = append(rows, Session{FromTeam: from, ToTeam: to, SessionID: NewSessionID(), Status: status,
+				ProcessState: ProcessStopped, CreatedAt: base, UpdatedAt: used, LastUsedAt: &used})
+		}
+		mustDo(t, s.DB().Create(&rows).Error)
+		for _, f := range []SessionFilter{
+			{Team: "ops"},
+			{Team: "ops", Status: SessionError},
+			{Team: "ops", ToTeam: "ops"},
+			{Team: "ops", Since: base.Add(4 * time.Minute)},
+		} {
+			all, err := s.ListSessions(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, limit := range []int{1, 3, 7, 100} {
+				f.Limit = limit
+				got, err := s.ListSessions(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := all[:min(limit, len(all))]
+				if len(got) != len(want) {
+					t.Fatalf("ListSessions(%+v) = %d rows, want %d", f, len(got), len(want))
+				}
+				for i := range want {
+					if got[i].ID != want[i].ID {
+						t.Fatalf("ListSessions(%+v) row %d = session %d, want %d (uncapped order)", f, i, got[i].ID, want[i].ID)
+					}
+				}
+			}
+		}
+	})
 }

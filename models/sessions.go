@@ -94,15 +94,25 @@ type SessionFilter struct {
 
 // ListSessions returns the sessions matching f, most recently used first.
 func (s *Store) ListSessions(ctx context.Context, f SessionFilter) ([]Session, error) {
-	q := s.filterSessions(ctx, f)
-	if f.Limit > 0 {
-		q = q.Limit(f.Limit)
-	}
 	var out []Session
-	if err := q.Order(recentExpr + " DESC").Order("id DESC").Find(&out).Error; err != nil {
+	if err := s.listSessions(ctx, f).Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
 	return out, nil
+}
+
+// listSessions is ListSessions's query (plan_test.go explains it).
+func (s *Store) listSessions(ctx context.Context, f SessionFilter) *gorm.DB {
+	q := s.filterSessions(ctx, f)
+	if f.Team != "" && f.Since.IsZero() && f.Limit > 0 {
+		// With Since, filterSessions's range scans already read only the
+		// team's recent rows, and measured faster than teamNewest.
+		q = s.teamNewest(ctx, f)
+	}
+	if f.Limit > 0 {
+		q = q.Limit(f.Limit)
+	}
+	return q.Order(recentExpr + " DESC").Order("id DESC")
 }
 
 // CountSessions counts the sessions ListSessions would return without a
@@ -134,6 +144,24 @@ func (s *Store) filterSessions(ctx context.Context, f SessionFilter) *gorm.DB {
 	return q.Where("id IN (SELECT id FROM sessions WHERE from_team = ? AND "+recentExpr+" >= ?"+
 		" UNION SELECT id FROM sessions WHERE to_team = ? AND "+recentExpr+" >= ?)",
 		f.Team, since, f.Team, since)
+}
+
+// teamNewest narrows a capped list of a team's sessions (no Since) to the newest
+// Limit on each side, read from the end of the (team, recent) index: an OR
+// of the two columns, or the union of filterSessions, reads and sorts every
+// session of the team, which grew 1.97x from 10k to 100k sessions. The
+// newest Limit of both sides are among the newest Limit of each, so the
+// outer order and limit give the same rows. Every other filter goes inside
+// both sides, as it must for that to hold.
+func (s *Store) teamNewest(ctx context.Context, f SessionFilter) *gorm.DB {
+	side := func(col string) *gorm.DB {
+		// A statement of its own: the two sides must not share conditions.
+		q := whereTeams(s.db.Session(&gorm.Session{NewDB: true, Context: ctx}).Model(&Session{}).Select("id"), "", f.FromTeam, f.ToTeam, string(f.Status)).
+			Where(col+" = ?", f.Team)
+		return q.Order(recentExpr + " DESC").Order("id DESC").Limit(f.Limit)
+	}
+	return s.db.WithContext(ctx).Model(&Session{}).
+		Where("id IN (SELECT id FROM (?) AS f UNION SELECT id FROM (?) AS t)", side("from_team"), side("to_team"))
 }
 
 // updateSession applies values to the session with the given id and

@@ -32,3 +32,27 @@ func TestCreateSessionWithID(t *testing.T) {
 		}
 	})
 }
+
+// A standby taken by a new pair is running already: its record is created
+// idle and with its launch, as SessionByPair shows it, and an existing
+// pair's record is left as it was.
+func TestCreateAdoptedSession(t *testing.T) {
+	eachBackend(t, func(t *testing.T, newStore func(testing.TB) *Store) {
+		ctx := context.Background()
+		s := newStore(t)
+		id := NewSessionID()
+		sess, created, err := s.CreateAdoptedSession(ctx, "web", "api", id, "claude --session-id "+id, `{"name":"api"}`)
+		if err != nil || !created || sess.SessionID != id {
+			t.Fatalf("create = %+v, %v, %v; want created with id %s", sess, created, err, id)
+		}
+		got, err := s.SessionByPair(ctx, "web", "api")
+		if err != nil || got.ProcessState != ProcessIdle || got.LaunchCommand != "claude --session-id "+id || got.TeamConfigSnapshot != `{"name":"api"}` || got.Status != SessionActive {
+			t.Fatalf("stored = %+v, %v; want idle, active, with the launch command and snapshot", got, err)
+		}
+		other := NewSessionID()
+		again, created, err := s.CreateAdoptedSession(ctx, "web", "api", other, "claude --session-id "+other, "{}")
+		if err != nil || created || again.SessionID != id || again.LaunchCommand != "claude --session-id "+id {
+			t.Fatalf("second create = %+v, %v, %v; want the existing record untouched", again, created, err)
+		}
+	})
+}

@@ -84,6 +84,11 @@ func newWorld(ctx context.Context, claude, moduleRoot string) (*world, error) {
 		// switchboard processes write a CPU profile on SIGUSR1..SIGUSR2.
 		"SWITCHBOARD_CPUPROFILE=" + w.profilePrefix(),
 	}, w.api.Env()...)
+	if t := os.Getenv("SWITCHBOARD_TRACE"); t != "" {
+		// An execution trace over the same window (cmd/switchboard/profile.go),
+		// for finding where asks wait; off by default, as tracing costs CPU.
+		w.localEnv = append(w.localEnv, "SWITCHBOARD_TRACE="+t)
+	}
 	w.remoteEnv = map[string]string{
 		"HOME":                    remoteHome,
 		"CLAUDE_CONFIG_DIR":       filepath.Join(remoteHome, ".claude"),
