@@ -5,8 +5,11 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard-mcp/switchboard/internal/poll"
 )
 
 // noteWait bounds how long a test waits for a note that must come; it only
@@ -179,5 +182,51 @@ func TestOpenNeverShowsThePassword(t *testing.T) {
 		if got := RedactDSN(dsn); strings.Contains(got, pw) {
 			t.Errorf("RedactDSN(%q) = %q, shows the password", dsn, got)
 		}
+	}
+}
+
+// TestCutConnectionsDoNotFailTheNextQuery: after a Postgres restart or a
+// failover every pooled connection is dead, yet a broker's next queries
+// (a heartbeat, an ask) must not fail on them, however recently the pool
+// used them.
+func TestCutConnectionsDoNotFailTheNextQuery(t *testing.T) {
+	opts := Options{DSN: backends[1].options(t).DSN}
+	s, admin := openWith(t, opts), openWith(t, opts)
+	ctx := t.Context()
+	// Fill the pool with several connections, used a moment ago.
+	for range 3 {
+		var wg sync.WaitGroup
+		for range postgresMaxConns {
+			wg.Go(func() {
+				if _, err := s.Leases(ctx); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for round := range 3 {
+		var killed []bool
+		err := admin.DB().Raw("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").Scan(&killed).Error
+		if err != nil || len(killed) == 0 {
+			t.Fatalf("terminate the store's connections = %v, %v", killed, err)
+		}
+		// Give the terminated backends time to close their sockets: a
+		// broker's next query comes later than that too.
+		poll.Until(t, "the terminated backends to exit", func() bool {
+			var n int64
+			admin.DB().Raw("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").Scan(&n)
+			return n == 0
+		})
+		// At once, so that every stale connection is handed out.
+		var wg sync.WaitGroup
+		for i := range postgresMaxConns {
+			wg.Go(func() {
+				if _, err := s.Leases(ctx); err != nil {
+					t.Errorf("round %d, query %d after the cut: %v", round, i, err)
+				}
+			})
+		}
+		wg.Wait()
 	}
 }

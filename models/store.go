@@ -13,6 +13,7 @@ import (
 
 	"github.com/glebarez/sqlite"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -98,7 +99,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		// return the error redacted instead.
 		gormLog := cfg.Logger
 		cfg.Logger = logger.Discard
-		db, err = gorm.Open(postgres.Open(opts.DSN), cfg)
+		db, err = gorm.Open(postgres.New(postgres.Config{
+			DSN:          opts.DSN,
+			OptionOpenDB: []stdlib.OptionOpenDB{stdlib.OptionShouldPing(shouldPing)},
+		}), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres %s: %w", RedactDSN(opts.DSN), redactErr(err, opts.DSN))
 		}
