@@ -235,6 +235,13 @@ func (b *Broker) heartbeatLoop() {
 		err := errStoreDownForTest
 		if testStoreDown == nil || !testStoreDown(b) {
 			err = b.store.HeartbeatBroker(hctx, f.opts.Name, now, f.opts.LeaseTTL)
+			if err != nil && hctx.Err() == nil && !errors.Is(err, models.ErrNotFound) {
+				// Most often a pooled connection the server closed (a
+				// restart, a failover): the pool has dropped it now.
+				// Waiting a whole period instead could let the leases
+				// lapse while this broker is alive and mid-turn.
+				err = b.store.HeartbeatBroker(hctx, f.opts.Name, now, f.opts.LeaseTTL)
+			}
 		}
 		if errors.Is(err, models.ErrNotFound) {
 			// The record was removed behind this broker's back: write it
@@ -476,7 +483,9 @@ func (b *Broker) route(ctx context.Context, from, to string) (*teamHome, error) 
 	}
 	others, ferr := b.fleetTeams(ctx)
 	if ferr != nil {
-		return nil, fmt.Errorf("%w (and the fleet's teams could not be read: %v)", err, ferr)
+		// Not "unknown": the team may well be another broker's, and
+		// the store is what failed.
+		return nil, fmt.Errorf("team %q is not one of this broker's (%s), and the fleet's teams could not be read from the shared store to find the broker that runs it: %v; try again, and run switchboard doctor if it persists", to, strings.Join(b.config().TeamNames(), ", "), ferr)
 	}
 	if h, ok := others[to]; ok {
 		return &h, nil
