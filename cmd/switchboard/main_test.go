@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/internal/claudetest"
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 	"github.com/switchboard-mcp/switchboard/internal/fakeclaude/fakeclaudebin"
+	"github.com/switchboard-mcp/switchboard/internal/pgtest"
 	"github.com/switchboard-mcp/switchboard/internal/poll"
 )
 
@@ -41,7 +42,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	// One throw-away PostgreSQL cluster for the whole binary (started on
+	// the first pgtest.DSN), one database per test.
+	code := pgtest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -64,7 +67,13 @@ type world struct {
 
 func newWorld(t *testing.T, teams ...string) *world {
 	t.Helper()
-	claude := worldClaude(t)
+	return newWorldWith(t, worldClaude(t), teams...)
+}
+
+// newWorldWith is newWorld with the teams running claude (the real one or
+// the fake).
+func newWorldWith(t *testing.T, claude string, teams ...string) *world {
+	t.Helper()
 	root, err := os.MkdirTemp("", "sbw")
 	if err != nil {
 		t.Fatal(err)
