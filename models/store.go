@@ -43,6 +43,11 @@ type Options struct {
 // Store is switchboard's database. It is safe for concurrent use.
 type Store struct {
 	db *gorm.DB
+	// dsn is the Postgres connection string (Listen opens its own
+	// connection with it); "" on SQLite. It holds the password: never log
+	// it or put it in an error.
+	dsn string
+	log *slog.Logger
 }
 
 // sqlitePragmas are run on every new SQLite connection. WAL lets readers in
@@ -90,7 +95,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	case strings.HasPrefix(opts.DSN, "postgres://"), strings.HasPrefix(opts.DSN, "postgresql://"):
 		db, err = gorm.Open(postgres.Open(opts.DSN), cfg)
 		if err != nil {
-			return nil, fmt.Errorf("open postgres: %w", err)
+			return nil, fmt.Errorf("open postgres %s: %w", RedactDSN(opts.DSN), redactErr(err, opts.DSN))
 		}
 	case opts.DSN != "":
 		return nil, errors.New("open database: dsn must start with postgres:// or postgresql://; use path for SQLite")
@@ -134,7 +139,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		sqlDB.Close()
 		return nil, err
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, log: log}
+	if !isSQLite {
+		s.dsn = opts.DSN
+	}
 	if isSQLite && !opts.SkipQuickCheck {
 		if err := s.quickCheck(ctx, opts.Path); err != nil {
 			sqlDB.Close()
@@ -146,7 +154,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		if isSQLite && errors.Is(err, ErrCorrupt) {
 			return nil, corruptError(opts.Path, err.Error())
 		}
-		return nil, err
+		return nil, redactErr(err, opts.DSN)
 	}
 	return s, nil
 }
@@ -185,9 +193,34 @@ func prepareSQLiteFile(path string) (string, error) {
 	return path + "?" + strings.Join(q, "&"), nil
 }
 
+// migrateLock is the Postgres advisory lock key migrate holds, so brokers
+// of a fleet starting at once do not run the same DDL concurrently (two
+// CREATE TABLE IF NOT EXISTS can both pass the check and one fail).
+const migrateLock = 0x5377_6974_6368 // "Switch"
+
 func (s *Store) migrate(ctx context.Context) error {
-	db := s.db.WithContext(ctx)
-	if err := db.AutoMigrate(&Session{}, &Message{}, &PermissionRequest{}); err != nil {
+	if !s.Shared() {
+		return migrateIn(s.db.WithContext(ctx))
+	}
+	// Postgres DDL is transactional: the lock holds until commit.
+	return s.transaction(ctx, func(tx *gorm.DB) error {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrateLock).Error; err != nil {
+			return fmt.Errorf("migrate schema: lock: %w", err)
+		}
+		if err := migrateIn(tx); err != nil {
+			return err
+		}
+		for _, ddl := range notifyDDL {
+			if err := tx.Exec(ddl).Error; err != nil {
+				return fmt.Errorf("migrate schema: notify trigger: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+func migrateIn(db *gorm.DB) error {
+	if err := db.AutoMigrate(&Session{}, &Message{}, &PermissionRequest{}, &BrokerRecord{}, &Lease{}); err != nil {
 		return fmt.Errorf("migrate schema: %w", err)
 	}
 	// ListSessions orders by recentExpr; GORM tags cannot declare
