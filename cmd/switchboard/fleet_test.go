@@ -489,6 +489,14 @@ func TestFleetRemoteTeamTakenOverAfterOwnerKilled(t *testing.T) {
 	if id1 == "" || resumed1 || id2 != id1 || !resumed2 || id1 != session {
 		t.Errorf("claude starts = %q, want --session-id %s then --resume %s", argv, session, session)
 	}
+	leases, err := openStore(t, dsn).Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leases) != 1 || leases[0].FromTeam != "web" || leases[0].ToTeam != "far" || leases[0].Owner != "laptop" {
+		t.Errorf("leases after the takeover: %+v, want web->far held by laptop", leases)
+	}
+
 	// The session file on the host: every message reached Claude once.
 	first := regexp.MustCompile(`^\[switchboard message (\d+) from team "web" nonce [0-9a-f]{16}\]`)
 	count := map[string]int{}
