@@ -277,10 +277,14 @@ func TestFleetManyMessagesInPairOrder(t *testing.T) {
 					p.ids = append(p.ids, r.ID)
 					continue
 				}
-				out, isErr := callTool(t, p.sess, "quick_message", map[string]any{"toTeam": p.to, "message": token(p, i)})
+				// Not callTool: t.Fatal must not be called off the test's goroutine.
+				res, err := p.sess.CallTool(context.Background(), &mcp.CallToolParams{Name: "quick_message", Arguments: map[string]any{"toTeam": p.to, "message": token(p, i)}})
 				var id uint64
-				if _, err := fmt.Sscanf(out, "Message %d for", &id); isErr || err != nil || id == 0 {
-					errs <- fmt.Sprintf("quick_message %s: %s", token(p, i), out)
+				if err == nil {
+					_, err = fmt.Sscanf(text(res), "Message %d for", &id)
+				}
+				if err != nil || res.IsError || id == 0 {
+					errs <- fmt.Sprintf("quick_message %s: %v %s", token(p, i), err, text(res))
 					return
 				}
 				p.ids = append(p.ids, id)
