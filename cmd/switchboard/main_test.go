@@ -299,7 +299,11 @@ func sessionArg(args string) (id string, resumed bool) {
 // waitFor polls cond until it holds (see internal/poll).
 var waitFor = poll.Until
 
+// text is a tool result's text; "" for none (the call failed).
 func text(res *mcp.CallToolResult) string {
+	if res == nil {
+		return ""
+	}
 	var sb strings.Builder
 	for _, c := range res.Content {
 		if t, ok := c.(*mcp.TextContent); ok {
