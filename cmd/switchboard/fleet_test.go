@@ -158,7 +158,12 @@ func TestFleetAskAnsweredByOtherDaemon(t *testing.T) {
 	dsn := pgtest.DSN(t) // first: its database is dropped after the daemons stop
 	a := newWorld(t, "web")
 	b := newWorld(t, "api")
-	a.joinFleet(dsn, "laptop")
+	// A's dsn carries a password from the environment, as a user's would
+	// (the test cluster trusts every local connection, so any password
+	// works); it must never show in a log or an answer.
+	const password = "fleet-secret-4c1d"
+	a.env = append(a.env, "SB_PGPASSWORD="+password)
+	a.joinFleet(strings.Replace(dsn, "postgres:///", "postgres://postgres:${SB_PGPASSWORD}@/", 1), "laptop")
 	b.joinFleet(dsn, "workstation")
 	b.startDaemon()
 	sess := a.proxy("web", nil)
@@ -219,6 +224,17 @@ func TestFleetAskAnsweredByOtherDaemon(t *testing.T) {
 	waitFor(t, "list_teams on A to show the workstation alive again", func() bool {
 		return fleetTeams(t, sess, "list_teams", nil)["api"].BrokerAlive
 	})
+
+	log, err := os.ReadFile(filepath.Join(a.root, "run", "daemon.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := a.run("", "status")
+	for what, s := range map[string]string{"A's daemon.log": string(log), "switchboard status": status.stdout + status.stderr} {
+		if strings.Contains(s, password) {
+			t.Errorf("%s shows the database password:\n%s", what, s)
+		}
+	}
 }
 
 // 100 messages across both daemons' teams, asked from both sides, some
