@@ -93,10 +93,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	)
 	switch {
 	case strings.HasPrefix(opts.DSN, "postgres://"), strings.HasPrefix(opts.DSN, "postgresql://"):
+		// gorm.Open logs a failure itself, with the driver's error text,
+		// which might carry the dsn: stay silent until it returned, and
+		// return the error redacted instead.
+		gormLog := cfg.Logger
+		cfg.Logger = logger.Discard
 		db, err = gorm.Open(postgres.Open(opts.DSN), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres %s: %w", RedactDSN(opts.DSN), redactErr(err, opts.DSN))
 		}
+		db.Logger = gormLog
 	case opts.DSN != "":
 		return nil, errors.New("open database: dsn must start with postgres:// or postgresql://; use path for SQLite")
 	default:
