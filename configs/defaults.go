@@ -27,6 +27,7 @@ const (
 	DefaultMaxAskDepth         = 4
 	DefaultStandby             = 0
 	DefaultDashboard           = "" // off
+	DefaultLeaseTTL            = 15 * time.Second
 	// DefaultClaudeBinary is the command a team without claudePath runs,
 	// looked up on its host's PATH.
 	DefaultClaudeBinary = "claude"
@@ -74,6 +75,12 @@ func applyDefaults(c *Config) {
 		s.MaxAskDepth = DefaultMaxAskDepth
 	}
 	s.Dashboard = strings.TrimSpace(s.Dashboard)
+	s.Fleet.Name = strings.TrimSpace(s.Fleet.Name)
+	if s.Fleet.Name == "" {
+		// Left empty when the host has no name; validate says what to do.
+		s.Fleet.Name, _ = os.Hostname()
+	}
+	orDuration(&s.Fleet.LeaseTTL, DefaultLeaseTTL)
 
 	for _, t := range c.Teams {
 		t.GrantPermission = orString(yesNo(t.GrantPermission), DefaultGrantPermission)

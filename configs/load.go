@@ -74,6 +74,7 @@ func parse(data []byte, file string, lookup func(string) (string, bool)) (*Confi
 		}
 	}
 	c.Warnings = append(c.Warnings, sharedPaths(c)...)
+	c.Warnings = append(c.Warnings, fleetWarnings(c)...)
 	if file != "" {
 		// A key that is missing altogether (no teams:) has no line of its
 		// own; the top of the file is where to add it, and every problem

@@ -1,6 +1,9 @@
 package configs
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Config is a loaded, interpolated, defaulted and validated configuration.
 type Config struct {
@@ -55,12 +58,37 @@ type Settings struct {
 	Standby int `yaml:"standby"`
 	// Dashboard is the loopback host:port of the web dashboard; "" is off.
 	Dashboard string `yaml:"dashboard"`
+	// Fleet names this broker among the brokers sharing a Postgres store;
+	// without a Postgres dsn it has no effect.
+	Fleet Fleet `yaml:"fleet"`
+}
+
+// Fleet is this broker's part in a fleet: several brokers, each on its own
+// machine with its own teams, sharing one Postgres store.
+type Fleet struct {
+	// Name is this broker's name in the fleet (default: the host name);
+	// two live brokers cannot share one.
+	Name string `yaml:"name"`
+	// LeaseTTL is how long a pair stays with a broker that stopped
+	// heartbeating before another may take it over (default 15s); the
+	// heartbeat runs every LeaseTTL/3.
+	LeaseTTL Duration `yaml:"leaseTTL"`
 }
 
 // Database selects the store: a SQLite file (Path) or a DSN such as postgres://.
 type Database struct {
 	Path string `yaml:"path"`
-	DSN  string `yaml:"dsn"`
+	// DSN is a postgres:// URL; ${VAR} in it is expanded at load, so the
+	// password can come from the environment (or a libpq service file:
+	// postgres:///?service=name). It carries the password: show it only
+	// through models.RedactDSN.
+	DSN string `yaml:"dsn"`
+}
+
+// IsPostgres reports whether the store is a Postgres server, which several
+// brokers can share.
+func (d Database) IsPostgres() bool {
+	return strings.HasPrefix(d.DSN, "postgres://") || strings.HasPrefix(d.DSN, "postgresql://")
 }
 
 // Team is one project directory that can be asked questions.

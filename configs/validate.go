@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // maxSocketPath is the longest unix socket path every supported OS accepts
@@ -62,7 +63,11 @@ func validate(c *Config) []Problem {
 	}
 	if s.Database.DSN == "" {
 		v.localAbs("settings.database.path", s.Database.Path)
+	} else if !s.Database.IsPostgres() {
+		// Not the dsn itself in the message: it may hold a password.
+		v.add("settings.database.dsn", "must start with postgres:// or postgresql:// (use path: for SQLite)")
 	}
+	v.fleet(&s.Fleet)
 	v.localAbs("settings.socket", s.Socket)
 	if len(s.Socket) > maxSocketPath {
 		v.add("settings.socket", "%q is %d bytes, longer than a unix socket path may be (use a path of at most %d bytes)", s.Socket, len(s.Socket), maxSocketPath)
@@ -110,6 +115,33 @@ func validate(c *Config) []Problem {
 		v.team(name, c.Teams[name])
 	}
 	return v.problems
+}
+
+// minLeaseTTL keeps the heartbeat (every leaseTTL/3) from turning into
+// load on the database.
+const minLeaseTTL = time.Second
+
+func (v *validator) fleet(f *Fleet) {
+	if err := ValidTeamName(f.Name); err != nil {
+		what := strings.Replace(err.Error(), "team name", "broker name", 1)
+		if f.Name == "" {
+			what = "the host has no name to default to"
+		}
+		v.add("settings.fleet.name", "%s (set settings.fleet.name to a name of letters, digits, '-', '_' and '.', unique in the fleet)", what)
+	}
+	if f.LeaseTTL.Duration < minLeaseTTL {
+		v.add("settings.fleet.leaseTTL", "is %v, must be at least %v (the default is %v)", f.LeaseTTL.Duration, minLeaseTTL, DefaultLeaseTTL)
+	}
+}
+
+// fleetWarnings warns about fleet settings that have no effect: a fleet
+// needs a shared (Postgres) store.
+func fleetWarnings(c *Config) []Problem {
+	if !c.has("settings.fleet") || c.Settings.Database.IsPostgres() {
+		return nil
+	}
+	return []Problem{{File: c.File, Line: c.line("settings.fleet"), Key: "settings.fleet",
+		Msg: "has no effect without a Postgres store (brokers share work only through settings.database.dsn: postgres://...; remove settings.fleet, or set the dsn)"}}
 }
 
 func (v *validator) team(name string, t *Team) {
