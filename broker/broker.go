@@ -31,6 +31,9 @@ type Options struct {
 	// Claude can reach it (package hosts), and every Claude process then
 	// gets switchboard's tools with a credential of its own.
 	ServeSessions func(http.Handler)
+	// Fleet names this broker among the brokers sharing its store; used
+	// only when the store is shared (fleet.go).
+	Fleet FleetOptions
 }
 
 // Broker owns the process pool and the per-pair workers.
@@ -56,6 +59,7 @@ type Broker struct {
 
 	standby standbyPool // standby.go
 	events  changes     // Changes subscribers
+	fleet   *fleet      // nil unless the store is shared (fleet.go)
 
 	mu      sync.Mutex
 	pairs   map[pairKey]*pair
@@ -99,17 +103,27 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 		cancel()
 		return nil, fmt.Errorf("expire old permission requests: %w", err)
 	}
-	if n, err := b.store.ResetProcessStates(ctx); err != nil {
-		cancel()
-		return nil, fmt.Errorf("reset process states: %w", err)
-	} else if n > 0 {
-		log.Info("reset process states left by an earlier run", "sessions", n)
+	// On a shared store the other brokers' sessions are live: their
+	// process states are theirs to keep.
+	if !b.store.Shared() {
+		if n, err := b.store.ResetProcessStates(ctx); err != nil {
+			cancel()
+			return nil, fmt.Errorf("reset process states: %w", err)
+		} else if n > 0 {
+			log.Info("reset process states left by an earlier run", "sessions", n)
+		}
 	}
 	if b.serveSessions != nil {
 		b.serveSessions(b.SessionHandler())
 	}
+	if err := b.startFleet(ctx, opts.Fleet); err != nil {
+		cancel()
+		return nil, err
+	}
 	if err := b.kickPending(ctx); err != nil {
 		cancel()
+		b.wg.Wait()
+		b.stopFleet()
 		return nil, err
 	}
 	b.wg.Add(1)
@@ -138,6 +152,7 @@ func (b *Broker) Close() error {
 	}
 	wg.Wait()
 	b.wg.Wait()
+	b.stopFleet() // after the workers: no lease is given up mid-turn
 	b.closeStandby()
 	b.asks.bound.Wait() // every credential revoked, its file removed
 	return nil
@@ -191,6 +206,9 @@ func (b *Broker) kickPending(ctx context.Context) error {
 		return fmt.Errorf("find queued messages: %w", err)
 	}
 	for _, pp := range pairs {
+		if _, own := b.config().Team(pp.To); !own && b.fleet != nil {
+			continue // another broker's team
+		}
 		p, err := b.pairFor(pp.From, pp.To)
 		if err != nil {
 			// A team removed from the config: its messages cannot be delivered.

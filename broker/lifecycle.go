@@ -17,6 +17,10 @@ func (b *Broker) Wake(ctx context.Context, from, to string) (*PairStatus, error)
 	if err != nil {
 		return nil, err
 	}
+	// In a fleet, a session's process runs on the broker that has its lease.
+	if ok, _ := b.mayDeliver(ctx, p); !ok {
+		return nil, fmt.Errorf("the %s->%s session is run by another broker of the fleet; it stays there until that broker stops", from, to)
+	}
 	if _, _, err := b.ensureProcess(ctx, p, false); err != nil {
 		return nil, err
 	}

@@ -95,11 +95,20 @@ func permissionOf(r *models.PermissionRequest) Permission {
 // startPermissions closes the requests a previous daemon left pending (the
 // processes that asked died with it) and warns about the old mechanism.
 func (b *Broker) startPermissions(ctx context.Context, started time.Time) error {
+	if b.store.Shared() {
+		// Pending requests in a shared store may be another broker's,
+		// whose Claude still waits for the decision.
+		return b.warnPromptTool()
+	}
 	if n, err := b.store.ExpirePendingPermissions(ctx, started); err != nil {
 		return err
 	} else if n > 0 {
 		b.log.Info("expired permission requests left pending by an earlier run", "count", n)
 	}
+	return b.warnPromptTool()
+}
+
+func (b *Broker) warnPromptTool() error {
 	var old []string
 	for _, name := range b.config().TeamNames() {
 		if t, _ := b.config().Team(name); t.PermissionPromptTool != "" {

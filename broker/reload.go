@@ -93,6 +93,7 @@ func (b *Broker) Reload(cfg *configs.Config) (ReloadResult, error) {
 			b.fillStandby(t)
 		}
 	}
+	b.reregister()
 	return res, nil
 }
 
@@ -114,6 +115,7 @@ func keepRestartSettings(old, next *configs.Settings) []string {
 	keep("healthCheckInterval", old.HealthCheckInterval, next.HealthCheckInterval, func() { next.HealthCheckInterval = old.HealthCheckInterval })
 	keep("logLevel", old.LogLevel, next.LogLevel, func() { next.LogLevel = old.LogLevel })
 	keep("dashboard", old.Dashboard, next.Dashboard, func() { next.Dashboard = old.Dashboard })
+	keep("fleet", old.Fleet, next.Fleet, func() { next.Fleet = old.Fleet })
 	return changed
 }
 

@@ -54,6 +54,8 @@ type Reply struct {
 	TimedOut bool `json:"timedOut,omitempty"`
 	// Permissions are the tool-permission requests made while answering.
 	Permissions []Permission `json:"permissions,omitempty"`
+	// Note, in a fleet, says that the broker running the team is not alive.
+	Note string `json:"note,omitempty"`
 }
 
 func replyOf(m *models.Message) *Reply {
@@ -70,7 +72,8 @@ func replyOf(m *models.Message) *Reply {
 // wait that ends first returns the message id with TimedOut set: the answer
 // is kept and message_status fetches it later.
 func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
-	if err := b.checkPair(req.From, req.To); err != nil {
+	home, err := b.route(ctx, req.From, req.To)
+	if err != nil {
 		return nil, err
 	}
 	if err := b.checkText(req.Text); err != nil {
@@ -80,9 +83,13 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := b.pairFor(req.From, req.To)
-	if err != nil {
-		return nil, err
+	// A team another broker runs has no pair here: that broker hears of
+	// the message from the store, and its answer comes back the same way.
+	var p *pair
+	if home == nil {
+		if p, err = b.pairFor(req.From, req.To); err != nil {
+			return nil, err
+		}
 	}
 	ttl := b.config().Settings.MessageTTL.Duration
 	if req.TTL > 0 {
@@ -99,8 +106,16 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	if req.Accepted != nil {
 		req.Accepted(m.ID)
 	}
-	p.poke()
+	if p != nil {
+		p.poke()
+	}
 	b.changed()
+	if home != nil && !home.Alive {
+		// Nobody will answer soon: say so now instead of waiting it out.
+		r := replyOf(m)
+		r.Note = home.deadNote(req.To)
+		return r, nil
+	}
 	if req.NoWait {
 		return replyOf(m), nil
 	}
@@ -151,6 +166,7 @@ func (b *Broker) Message(ctx context.Context, id uint64) (*Reply, error) {
 	}
 	r := replyOf(m)
 	r.Permissions = b.permissionsOf(ctx, id)
+	r.Note = b.fleetNote(ctx, m)
 	return r, nil
 }
 

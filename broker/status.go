@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,16 +19,25 @@ type TeamInfo struct {
 	Path        string `json:"path"`
 	// Waiting lists the team's sessions waiting for a tool permission.
 	Waiting []PermissionWait `json:"waitingForPermission,omitempty"`
+	// Broker and BrokerAlive, in a fleet of brokers sharing one store, name
+	// the broker that runs the team and say whether it is alive.
+	Broker      string `json:"broker,omitempty"`
+	BrokerAlive *bool  `json:"brokerAlive,omitempty"`
 }
 
-// Teams lists every configured team.
-func (b *Broker) Teams() []TeamInfo {
+// Teams lists every configured team and, in a fleet, the other brokers'.
+func (b *Broker) Teams() []TeamInfo { return b.TeamsContext(context.Background()) }
+
+// TeamsContext is Teams with a context for reading the fleet's brokers.
+func (b *Broker) TeamsContext(ctx context.Context) []TeamInfo {
 	var out []TeamInfo
 	for _, name := range b.config().TeamNames() {
 		t, _ := b.config().Team(name)
-		out = append(out, TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path, Waiting: b.waitingFor(name)})
+		ti := TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path, Waiting: b.waitingFor(name)}
+		b.ownInfo(&ti)
+		out = append(out, ti)
 	}
-	return out
+	return append(out, b.fleetInfo(ctx)...)
 }
 
 func (b *Broker) where(t *configs.Team) string {
@@ -77,11 +87,19 @@ const statusSessions = 50
 // Status reports on one team, or on every team when name is "".
 func (b *Broker) Status(ctx context.Context, name string) ([]TeamStatus, error) {
 	names := b.config().TeamNames()
+	others, err := b.fleetTeams(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if name != "" {
-		if _, ok := b.config().Team(name); !ok {
-			return nil, b.unknownTeam(name)
+		_, own := b.config().Team(name)
+		_, fleet := others[name]
+		if !own && !fleet {
+			return nil, b.unknownTeamIn(others, name)
 		}
 		names = []string{name}
+	} else {
+		names = append(names, slices.Sorted(mapKeys(others))...)
 	}
 	out := make([]TeamStatus, len(names))
 	var wg sync.WaitGroup
@@ -89,6 +107,10 @@ func (b *Broker) Status(ctx context.Context, name string) ([]TeamStatus, error) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if h, ok := others[n]; ok {
+				out[i] = b.fleetTeamStatus(ctx, n, h)
+				return
+			}
 			out[i] = b.teamStatus(ctx, n)
 		}()
 	}
@@ -99,11 +121,31 @@ func (b *Broker) Status(ctx context.Context, name string) ([]TeamStatus, error) 
 func (b *Broker) teamStatus(ctx context.Context, name string) TeamStatus {
 	t, _ := b.config().Team(name)
 	st := TeamStatus{TeamInfo: TeamInfo{Name: name, Description: t.Description, Where: b.where(t), Path: t.Path}, Sessions: []PairStatus{}}
+	b.ownInfo(&st.TeamInfo)
 	st.Reachable, st.Problem = b.reachable(ctx, t)
 	st.Problem = join(st.Problem, b.StoreProblem())
 	if st.Reachable {
 		st.AskBack = b.askBackStatus(ctx, t)
 	}
+	b.storedStatus(ctx, &st)
+	st.Waiting = b.waitingFor(name)
+	return st
+}
+
+// fleetTeamStatus reports on a team another broker runs, from the shared
+// store: that broker alone can reach the team.
+func (b *Broker) fleetTeamStatus(ctx context.Context, name string, h teamHome) TeamStatus {
+	st := TeamStatus{TeamInfo: fleetTeamInfo(name, h), Sessions: []PairStatus{}, Reachable: h.Alive}
+	if !h.Alive {
+		st.Problem = fmt.Sprintf("broker %s, which runs this team, is not alive (last heartbeat %s ago)", h.Broker, time.Since(h.Heartbeat).Round(time.Second))
+	}
+	b.storedStatus(ctx, &st)
+	return st
+}
+
+// storedStatus fills in a team's sessions and message counts from the store.
+func (b *Broker) storedStatus(ctx context.Context, st *TeamStatus) {
+	name := st.Name
 	filter := models.SessionFilter{ToTeam: name}
 	n, err := b.store.CountSessions(ctx, filter)
 	if err != nil {
@@ -122,11 +164,9 @@ func (b *Broker) teamStatus(ctx context.Context, name string) TeamStatus {
 			st.LastUsed = s.LastUsedAt
 		}
 	}
-	st.Waiting = b.waitingFor(name)
 	if counts, err := b.store.MessageCounts(ctx, name); err == nil {
 		st.Messages = counts
 	}
-	return st
 }
 
 func join(a, b string) string {
@@ -172,6 +212,9 @@ func (b *Broker) pairStatus(s models.Session) PairStatus {
 		ps.Current = p.current
 		ps.Waiting = p.waitingOf(time.Now())
 		p.mu.Unlock()
+	} else if b.fleet != nil {
+		// Not run here, perhaps by another broker: the store has its state.
+		ps.State = s.ProcessState
 	}
 	return ps
 }

@@ -184,6 +184,9 @@ func replyResult(r *Reply) *mcp.CallToolResult {
 	default:
 		text = fmt.Sprintf("Message %d for %s is %s. Fetch the answer with message_status messageId=%d.", r.MessageID, r.To, r.Status, r.MessageID)
 	}
+	if r.Note != "" {
+		text += "\n" + r.Note
+	}
 	return textResult(text, r)
 }
 
@@ -251,8 +254,8 @@ func (t *tools) listTeamsTool(s *mcp.Server) {
 	mcp.AddTool(s, &mcp.Tool{Name: "list_teams", Annotations: readOnly, Description: "Every team: name, description, where it runs (local or the SSH host) and its path."}, t.listTeams)
 }
 
-func (t *tools) listTeams(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, TeamsResult, error) {
-	out := TeamsResult{Teams: t.b.Teams()}
+func (t *tools) listTeams(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, TeamsResult, error) {
+	out := TeamsResult{Teams: t.b.TeamsContext(ctx)}
 	return jsonResult(out), out, nil
 }
 

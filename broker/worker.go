@@ -74,6 +74,11 @@ func (b *Broker) drain(p *pair) time.Duration {
 			}
 			return due.Sub(now)
 		}
+		// In a fleet only the broker holding the pair's lease delivers,
+		// recovery included: it may read the session file to settle m.
+		if ok, wait := b.mayDeliver(b.ctx, p); !ok {
+			return wait
+		}
 		b.deliver(p, m)
 	}
 	return 0
@@ -103,6 +108,12 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 	}
 	// The turn's flags are reset before the message shows as running: a
 	// session_cancel that sees it running must not be wiped out here.
+	if ok, _ := b.mayDeliver(ctx, p); !ok {
+		// The lease lapsed while the process started (the store was out of
+		// reach): m stays queued and drain waits for the lease.
+		b.idle(p, cl)
+		return
+	}
 	p.mu.Lock()
 	p.current, p.cancelled, p.turnStarted = m.ID, false, false
 	p.mu.Unlock()

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -186,3 +188,52 @@ func (s *Store) Leases(ctx context.Context) ([]Lease, error) {
 
 // Shared reports whether other brokers may use this store (Postgres).
 func (s *Store) Shared() bool { return s.dsn != "" }
+
+// CheckSchema reports whether the database holds everything this version
+// of the store needs: every table and, on Postgres, the trigger that sends
+// the queue's notes. Open migrates, so a failure here means someone else's
+// migration (an older broker of the fleet) or a manual change undid it.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	m := s.db.WithContext(ctx).Migrator()
+	var missing []string
+	for _, t := range []any{&Session{}, &Message{}, &PermissionRequest{}, &BrokerRecord{}, &Lease{}} {
+		if !m.HasTable(t) {
+			stmt := &gorm.Statement{DB: s.db}
+			if err := stmt.Parse(t); err != nil {
+				return fmt.Errorf("check schema: %w", err)
+			}
+			missing = append(missing, "table "+stmt.Schema.Table)
+		}
+	}
+	if s.Shared() {
+		var n int64
+		err := s.db.WithContext(ctx).Raw("SELECT count(*) FROM pg_trigger WHERE tgname = 'switchboard_notify' AND tgrelid = 'messages'::regclass").
+			Scan(&n).Error
+		if err != nil {
+			return fmt.Errorf("check schema: %w", err)
+		}
+		if n == 0 {
+			missing = append(missing, "trigger switchboard_notify on messages")
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("check schema: missing %s (restart a broker of this version to migrate it)", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// RoundTrip times n trivial queries and returns the median: the latency
+// every store call pays at least once.
+func (s *Store) RoundTrip(ctx context.Context, n int) (time.Duration, error) {
+	times := make([]time.Duration, 0, max(n, 1))
+	for range max(n, 1) {
+		var one int
+		t0 := time.Now()
+		if err := s.db.WithContext(ctx).Raw("SELECT 1").Scan(&one).Error; err != nil {
+			return 0, fmt.Errorf("round trip: %w", err)
+		}
+		times = append(times, time.Since(t0))
+	}
+	slices.Sort(times)
+	return times[len(times)/2], nil
+}

@@ -179,3 +179,26 @@ func TestBrokerRecordTeamNames(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckSchema(t *testing.T) {
+	eachBackend(t, func(t *testing.T, newStore func(testing.TB) *Store) {
+		ctx := context.Background()
+		s := newStore(t)
+		mustDo(t, s.CheckSchema(ctx))
+		if d, err := s.RoundTrip(ctx, 3); err != nil || d <= 0 {
+			t.Errorf("RoundTrip = %v, %v; want a positive duration", d, err)
+		}
+		mustDo(t, s.DB().Exec("DROP TABLE leases").Error)
+		want := []string{"table leases"}
+		if s.Shared() {
+			mustDo(t, s.DB().Exec("DROP TRIGGER switchboard_notify ON messages").Error)
+			want = append(want, "trigger switchboard_notify")
+		}
+		err := s.CheckSchema(ctx)
+		for _, w := range want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("CheckSchema after dropping %v = %v, want it named", want, err)
+			}
+		}
+	})
+}

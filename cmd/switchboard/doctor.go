@@ -23,8 +23,8 @@ const versionTimeout = 30 * time.Second
 func (a *app) doctorCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "doctor",
-		Short: "Check every team: path, claude binary and version, credentials, SSH and host key, session store",
-		Long:  "Check every team (its path, its claude binary and version, whether Claude is logged in there, SSH reachability and host key for remote teams) and the session store, and print a table with a fix for each failure. Exits 1 if any check fails.",
+		Short: "Check every team: path, claude binary and version, credentials, SSH and host key, session store, fleet",
+		Long:  "Check every team (its path, its claude binary and version, whether Claude is logged in there, SSH reachability and host key for remote teams) and the session store; with a Postgres store, the database (reachable, schema, latency) and the brokers sharing it (alive or not, their teams and pairs). Print a table with a fix for each failure. Exits 1 if any check fails.",
 		Args:  args(cobra.NoArgs),
 		RunE:  func(cmd *cobra.Command, _ []string) error { return a.doctor(cmd.Context()) },
 	}
@@ -68,7 +68,8 @@ func (a *app) doctor(ctx context.Context) error {
 	for _, cs := range perTeam {
 		checks = append(checks, cs...)
 	}
-	checks = append(checks, a.checkStore(ctx, cfg, log), checkDaemon(ctx, cfg))
+	checks = append(checks, a.checkStore(ctx, cfg, log)...)
+	checks = append(checks, checkDaemon(ctx, cfg))
 	if c, bad := a.checkDaemonStore(ctx, cfg, path, log); bad {
 		checks = append(checks, c)
 	}
@@ -158,25 +159,38 @@ func (a *app) checkTeam(ctx context.Context, hs *hosts.Hosts, sshConfig, configP
 	return append(out, checkCredentials(actx, h, t))
 }
 
-func (a *app) checkStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) check {
+// checkStore checks the session store and, when it is shared (Postgres),
+// the database and the fleet of brokers using it.
+func (a *app) checkStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) []check {
 	where := cfg.Settings.Database.Path
 	if cfg.Settings.Database.DSN != "" {
 		where = "the dsn database"
 	}
 	store, err := a.openStore(ctx, cfg, log)
 	if err != nil {
-		return fail("*", "session store", err.Error(), "fix settings.database in the config, or move the damaged file away")
+		if cfg.Settings.Database.IsPostgres() {
+			return []check{fail("*", "database", err.Error(), "check that the server at settings.database.dsn runs and lets this user in (its password, pg_hba.conf)")}
+		}
+		return []check{fail("*", "session store", err.Error(), "fix settings.database in the config, or move the damaged file away")}
 	}
 	defer store.Close()
+	var out []check
+	if store.Shared() {
+		out = append(out, checkDatabase(ctx, cfg, store))
+	}
 	st, err := store.Stats(ctx)
 	if err != nil {
-		return fail("*", "session store", err.Error(), "the database may be damaged: move "+where+" away to start afresh")
+		return append(out, fail("*", "session store", err.Error(), "the database may be damaged: move "+where+" away to start afresh"))
 	}
 	var msgs int64
 	for _, n := range st.MessagesByStatus {
 		msgs += n
 	}
-	return pass("*", "session store", fmt.Sprintf("%s: %d sessions, %d messages", where, st.Sessions, msgs))
+	out = append(out, pass("*", "session store", fmt.Sprintf("%s: %d sessions, %d messages", where, st.Sessions, msgs)))
+	if store.Shared() {
+		out = append(out, checkFleet(ctx, cfg, store, time.Now())...)
+	}
+	return out
 }
 
 func checkDaemon(ctx context.Context, cfg *configs.Config) check {

@@ -66,6 +66,10 @@ func (a *app) serve(ctx context.Context) error {
 		// local ones on a loopback port, remote ones on a port forwarded
 		// over the team's SSH connection.
 		ServeSessions: run.ServeMCP,
+		// Used only on a shared (Postgres) store: this broker's name and
+		// lease among the brokers sharing it.
+		Fleet: broker.FleetOptions{Name: cfg.Settings.Fleet.Name, LeaseTTL: cfg.Settings.Fleet.LeaseTTL.Duration,
+			ConfigFile: path, Version: version},
 	})
 	if err != nil {
 		return fmt.Errorf("start the broker: %w", err)
