@@ -418,9 +418,10 @@ func (h *host) claudeStarts() (pids []int, argv []string) {
 
 // A team on a build host both daemons reach over SSH: B delivers the pair's
 // messages (it holds the pair's lease) and is SIGKILLed while Claude is
-// answering one; after the lease runs out A takes the pair over, resumes the
-// same session, and every message reaches Claude once and is answered once,
-// as the session file on the host shows.
+// answering one asked on A; after the lease runs out A takes the pair over,
+// resumes the same session, the asker waiting on A gets its answer, and every
+// message reaches Claude once and is answered once, as the session file on
+// the host shows.
 func TestFleetRemoteTeamTakenOverAfterOwnerKilled(t *testing.T) {
 	t.Parallel() // its own worlds, host, database and daemons
 	needsRealClaude(t)
@@ -460,16 +461,27 @@ func TestFleetRemoteTeamTakenOverAfterOwnerKilled(t *testing.T) {
 	a.startDaemon()
 	as := a.proxy("web", nil)
 
-	// Asked on A; B, the lease holder, delivers.
-	var ids []uint64
-	for _, tok := range []string{"FLEET-MIDTURN", "FLEET-AFTER-1", "FLEET-AFTER-2"} {
-		id, _ := quick(t, as, "far", tok)
-		ids = append(ids, id)
+	// Asked on A, where the asker waits for the answer; B, the lease
+	// holder, delivers. Two more queue behind it.
+	type result struct {
+		res *mcp.CallToolResult
+		err error
 	}
+	waited := make(chan result, 1)
+	go func() {
+		res, err := as.CallTool(ctx, &mcp.CallToolParams{Name: "send_message", Arguments: map[string]any{
+			"toTeam": "far", "message": "FLEET-MIDTURN what broke the build?", "timeout": 0}})
+		waited <- result{res, err}
+	}()
 	select {
 	case <-arrived:
 	case <-time.After(poll.Deadline):
 		t.Fatal("the mid-turn message never reached Claude")
+	}
+	var ids []uint64
+	for _, tok := range []string{"FLEET-AFTER-1", "FLEET-AFTER-2"} {
+		id, _ := quick(t, as, "far", tok)
+		ids = append(ids, id)
 	}
 	pids, argv := h.claudeStarts()
 	if len(argv) != 1 {
@@ -479,6 +491,22 @@ func TestFleetRemoteTeamTakenOverAfterOwnerKilled(t *testing.T) {
 	// B's Claude on the host dies with B's SSH connection, so it cannot
 	// write into the session beside A's.
 	waitFor(t, fmt.Sprintf("B's claude %d on the host to die with B", pids[0]), func() bool { return !alive(pids[0]) })
+
+	// The asker on A gets its answer once A has taken the pair over.
+	var w result
+	select {
+	case w = <-waited:
+	case <-time.After(3 * poll.Deadline):
+		t.Fatal("the asker on A got no answer after B was killed")
+	}
+	if w.err != nil || w.res.IsError {
+		t.Fatalf("send_message on A while B was killed: %v %s", w.err, text(w.res))
+	}
+	var mid messageReply
+	if raw, err := json.Marshal(w.res.StructuredContent); err != nil || json.Unmarshal(raw, &mid) != nil || mid.ID == 0 || mid.Status != "answered" {
+		t.Fatalf("send_message on A while B was killed: %s %+v", text(w.res), w.res.StructuredContent)
+	}
+	ids = append([]uint64{mid.ID}, ids...)
 
 	header := regexp.MustCompile(`\[switchboard message (\d+) `)
 	session := ""
