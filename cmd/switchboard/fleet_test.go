@@ -44,7 +44,11 @@ func (w *world) joinFleet(dsn, name string) {
 	if !db.Match(data) {
 		w.t.Fatalf("no database line to replace in %s:\n%s", w.config, data)
 	}
-	y := db.ReplaceAllLiteralString(string(data), fmt.Sprintf("  database: { dsn: %q }\n  fleet: { name: %s, leaseTTL: %s }\n", dsn, name, fleetLeaseTTL))
+	fleet := fmt.Sprintf("  fleet: { name: %s, leaseTTL: %s }\n", name, fleetLeaseTTL)
+	if name == "" {
+		fleet = fmt.Sprintf("  fleet: { leaseTTL: %s }\n", fleetLeaseTTL) // the default name: the host's
+	}
+	y := db.ReplaceAllLiteralString(string(data), fmt.Sprintf("  database: { dsn: %q }\n", dsn)+fleet)
 	mustWrite(w.t, w.config, y, 0o600)
 }
 
@@ -560,5 +564,83 @@ func TestFleetRemoteTeamTakenOverAfterOwnerKilled(t *testing.T) {
 		if n := count[fmt.Sprint(id)]; n != 1 {
 			t.Errorf("message %d reached Claude %d times, want exactly once", id, n)
 		}
+	}
+}
+
+// Two daemons on one machine, both with the default fleet name (the host
+// name), as a user who copied the first config would start them: the second
+// refuses to start and says which broker holds the name and how to choose
+// another; the first goes on answering.
+func TestFleetNameTakenRefused(t *testing.T) {
+	t.Parallel() // its own worlds, database and daemons
+	dsn := pgtest.DSN(t)
+	claude := fakeclaudebin.Build(t)
+	a := newWorldWith(t, claude, "web", "api")
+	b := newWorldWith(t, claude, "ops")
+	a.joinFleet(dsn, "")
+	b.joinFleet(dsn, "")
+	pid := a.startDaemon()
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := b.run("", "teams")
+	if r.code == 0 {
+		t.Fatalf("a second daemon under the taken name %s started: %q", host, r.stdout)
+	}
+	for _, want := range []string{host, fmt.Sprint(pid), "settings.fleet.name"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the refused daemon's error %q does not name %q", r.stderr, want)
+		}
+	}
+	if p := b.daemonPID(); p != 0 && alive(p) {
+		t.Errorf("B's daemon %d runs under a taken name", p)
+	}
+	if r := a.run("", "ask", "--from", "web", "api", "still mine?"); r.code != 0 || !strings.Contains(r.stdout, "still mine?") {
+		t.Errorf("ask on A after B was refused: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// A team added to B's config while both daemons run shows on A and can be
+// asked from A; once removed again, A no longer offers it.
+func TestFleetReloadedTeamReachableFromOtherDaemon(t *testing.T) {
+	t.Parallel() // its own worlds, database and daemons
+	dsn := pgtest.DSN(t)
+	claude := fakeclaudebin.Build(t)
+	a := newWorldWith(t, claude, "web")
+	b := newWorldWith(t, claude, "api")
+	a.joinFleet(dsn, "laptop")
+	b.joinFleet(dsn, "workstation")
+	b.startDaemon()
+	sess := a.proxy("web", nil)
+	ctx := context.Background()
+
+	orig, err := os.ReadFile(b.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := b.teamDir("docs")
+	if err := os.MkdirAll(docs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	replaceFile(t, b.config, string(orig)+fmt.Sprintf("  docs:\n    path: %s\n    claudePath: %s\n    description: the docs team\n", docs, filepath.Join(b.root, "bin", "claude")))
+	waitFor(t, "list_teams on A to show B's new team", func() bool {
+		d := fleetTeams(t, sess, "list_teams", nil)["docs"]
+		return d.Broker == "workstation" && d.BrokerAlive
+	})
+	res, err := send(ctx, sess, "docs", "where is the style guide?")
+	if err != nil || res.IsError || !strings.Contains(text(res), "where is the style guide?") || !strings.Contains(text(res), "CWD: "+docs) {
+		t.Fatalf("ask from A to B's new team: %v %q, want it answered in %s", err, text(res), docs)
+	}
+
+	replaceFile(t, b.config, string(orig))
+	waitFor(t, "list_teams on A to drop the removed team", func() bool {
+		_, ok := fleetTeams(t, sess, "list_teams", nil)["docs"]
+		return !ok
+	})
+	out, isErr := callTool(t, sess, "send_message", map[string]any{"toTeam": "docs", "message": "still there?"})
+	if !isErr || !strings.Contains(out, `unknown team "docs"`) || !strings.Contains(out, "api") || !strings.Contains(out, "web") {
+		t.Errorf("ask from A to the removed team = %v %q, want unknown team with the fleet's teams listed", isErr, out)
 	}
 }
