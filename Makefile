@@ -5,7 +5,7 @@ VERSION        ?= $(shell git describe --tags --always --dirty 2>/dev/null || ec
 LDFLAGS        := -X main.version=$(VERSION)
 GO_TEST_FLAGS  ?= -race -timeout 20m
 
-.PHONY: build run test test-short e2e bench lint claude clean
+.PHONY: build run test test-short e2e bench bench-fleet lint claude clean
 
 build:
 	go build -ldflags '$(LDFLAGS)' -o bin/switchboard ./cmd/switchboard
@@ -26,6 +26,11 @@ test-short:
 
 bench: claude
 	SWITCHBOARD_CLAUDE=$(CURDIR)/$(CLAUDE_BIN) go run ./internal/bench -out BENCHMARKS.md
+
+# Only the fleet section (Postgres beside SQLite, cross- beside same-broker),
+# which starts its own PostgreSQL cluster; written to fleet-bench.md.
+bench-fleet: claude
+	SWITCHBOARD_CLAUDE=$(CURDIR)/$(CLAUDE_BIN) go run ./internal/bench -only fleet -out fleet-bench.md
 
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }

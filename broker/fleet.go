@@ -74,6 +74,7 @@ func (b *Broker) startFleet(ctx context.Context, opts FleetOptions) error {
 	if err := b.register(ctx, f); err != nil {
 		return err
 	}
+	b.releaseForeign(ctx, f)
 	notes, err := b.store.Listen(b.ctx)
 	if err != nil {
 		_ = b.store.StopBroker(context.Background(), opts.Name, time.Now())
@@ -97,6 +98,41 @@ func (b *Broker) register(ctx context.Context, f *fleet) error {
 		return fmt.Errorf("register broker %q in the shared store: %w", f.opts.Name, err)
 	}
 	return nil
+}
+
+// releaseForeign gives up the leases an earlier run under this name left on
+// pairs of teams this config no longer runs: the heartbeat would otherwise
+// renew them for ever and no broker could deliver those pairs.
+func (b *Broker) releaseForeign(ctx context.Context, f *fleet) {
+	leases, err := b.store.Leases(ctx)
+	if err != nil {
+		b.log.Warn("look for leases left by an earlier run", "err", err)
+		return
+	}
+	for _, l := range leases {
+		if _, own := b.config().Team(l.ToTeam); l.Owner == f.opts.Name && !own {
+			b.releaseLease(pairKey{l.FromTeam, l.ToTeam})
+		}
+	}
+}
+
+// releaseLease gives up a pair's lease, once this broker has nothing more
+// to deliver for it (its team left the config).
+func (b *Broker) releaseLease(k pairKey) {
+	f := b.fleet
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	delete(f.held, k)
+	f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.store.ReleaseLease(ctx, models.Pair{From: k.from, To: k.to}, f.opts.Name); err != nil {
+		b.log.Warn("release the lease of a pair this broker no longer runs; it passes to another broker when this one stops", "pair", k, "err", err)
+		return
+	}
+	b.log.Info("released the lease of a pair whose team left the config", "pair", k)
 }
 
 // stopFleet marks a clean shutdown, which releases the broker's leases at
@@ -314,6 +350,17 @@ func (b *Broker) route(ctx context.Context, from, to string) (*teamHome, error) 
 	return nil, b.unknownTeamIn(others, to)
 }
 
+// checkHere is checkPair for the tools that act on a pair's process or
+// session file, which only the broker running the team can reach: a team
+// another broker runs is named with that broker.
+func (b *Broker) checkHere(ctx context.Context, from, to string) error {
+	home, err := b.route(ctx, from, to)
+	if err != nil || home == nil {
+		return err
+	}
+	return fmt.Errorf("team %s is run by broker %s of the fleet, which alone has its processes and session files: ask that broker (its switchboard CLI or MCP server)", to, home.Broker)
+}
+
 // unknownTeamIn is unknownTeam listing the fleet's teams as well.
 func (b *Broker) unknownTeamIn(others map[string]teamHome, name string) error {
 	if b.fleet == nil {
@@ -397,4 +444,36 @@ func (b *Broker) reregister() {
 	if err := b.kickPending(b.ctx); err != nil {
 		b.log.Warn("look for queued messages after a reload", "err", err)
 	}
+}
+
+// decidedElsewhere refuses, in a fleet, a decision on a permission request
+// another live broker's Claude waits for: that broker alone would hear of
+// it (its turn waits in memory), so recording it here would show a
+// decision the team never got.
+func (b *Broker) decidedElsewhere(ctx context.Context, id uint64) error {
+	f := b.fleet
+	if f == nil {
+		return nil
+	}
+	b.perms.mu.Lock()
+	_, here := b.perms.waits[id]
+	b.perms.mu.Unlock()
+	if here {
+		return nil
+	}
+	r, err := b.store.PermissionByID(ctx, id)
+	if err != nil || r.Status != models.PermissionPending {
+		return nil // DecidePermission says what is wrong
+	}
+	leases, err := b.store.Leases(ctx)
+	if err != nil {
+		return fmt.Errorf("find which broker of the fleet waits for permission request %d: %w", id, err)
+	}
+	now := time.Now()
+	for _, l := range leases {
+		if l.FromTeam == r.FromTeam && l.ToTeam == r.ToTeam && l.Owner != f.opts.Name && now.Before(l.ExpiresAt) {
+			return fmt.Errorf("permission request %d (team %s) waits on broker %s of the fleet: decide it there (its switchboard approve/deny, permissions_decide or dashboard)", id, r.ToTeam, l.Owner)
+		}
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/configs"
 	"github.com/switchboard-mcp/switchboard/hosts"
+	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
 	"github.com/switchboard-mcp/switchboard/internal/pgtest"
 	"github.com/switchboard-mcp/switchboard/local"
 	"github.com/switchboard-mcp/switchboard/models"
@@ -425,5 +426,63 @@ func TestFleetReloadUpdatesTeams(t *testing.T) {
 	r, err := a.b.Send(ctx, SendRequest{From: "web", To: "db", Text: "now db is here", Wait: 2 * time.Minute})
 	if err != nil || r.Status != models.MessageAnswered || !strings.Contains(r.Answer, "now db is here") {
 		t.Fatalf("ask for db after desk's reload: %+v, %v; want desk's answer", r, err)
+	}
+}
+
+func TestFleetTeamLeavingConfigReleasesItsPairs(t *testing.T) {
+	f := newFleet(t)
+	a := f.start("laptop", "web", "api")
+	ctx := context.Background()
+	if r, err := a.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "first on laptop", Wait: 2 * time.Minute}); err != nil || r.Status != models.MessageAnswered {
+		t.Fatalf("ask on laptop: %+v, %v", r, err)
+	}
+	b := f.start("desk", "api")
+	// laptop gives api up while alive: desk must get the pair without
+	// waiting for laptop to stop.
+	if _, err := a.b.Reload(f.config("laptop", "web")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "second, on desk", Wait: 2 * time.Minute})
+	if err != nil || r.Status != models.MessageAnswered || !strings.Contains(r.Answer, "second, on desk") {
+		t.Fatalf("ask after laptop dropped api: %+v, %v; want desk's answer", r, err)
+	}
+	if b.claudes() != 1 {
+		t.Fatalf("desk started %d claude processes, want 1", b.claudes())
+	}
+	// Tools that need the team's processes or files point to its broker.
+	if _, err := a.b.Cancel(ctx, "web", "api"); err == nil || !strings.Contains(err.Error(), "run by broker desk") {
+		t.Fatalf("session_cancel on laptop for desk's team: %v; want it to name desk", err)
+	}
+}
+
+func TestFleetPermissionDecidedOnTheBrokerThatWaits(t *testing.T) {
+	f := newFleet(t)
+	a := f.start("laptop", "web")
+	b := f.start("desk", "api")
+	ctx := context.Background()
+	path := filepath.Join(f.root, "teams", "api dir", "fleet.txt")
+	r, err := a.b.Send(ctx, SendRequest{From: "web", To: "api", NoWait: true,
+		Text: fakeapi.Tool("Write", map[string]string{"file_path": path, "content": "hi"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pending []Permission
+	waitFor(t, "desk's api to ask for Write", func() bool {
+		pending, err = a.b.PendingPermissions(ctx, "api") // seen from laptop too
+		return err == nil && len(pending) == 1
+	})
+	// laptop cannot decide for desk's waiting Claude, and says where to.
+	if _, err := a.b.DecidePermission(ctx, pending[0].ID, true, "operator", ""); err == nil || !strings.Contains(err.Error(), "waits on broker desk") {
+		t.Fatalf("decision on laptop: %v; want it refused, naming desk", err)
+	}
+	if _, err := b.b.DecidePermission(ctx, pending[0].ID, true, "operator", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the answer after the permission", func() bool {
+		m, _ := a.b.Message(ctx, r.MessageID)
+		return m.Status == models.MessageAnswered
+	})
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("api's Claude did not write after desk allowed it: %v", err)
 	}
 }

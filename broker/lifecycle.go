@@ -10,7 +10,7 @@ import (
 
 // Wake starts the pair's process, or keeps the one that runs.
 func (b *Broker) Wake(ctx context.Context, from, to string) (*PairStatus, error) {
-	if err := b.checkPair(from, to); err != nil {
+	if err := b.checkHere(ctx, from, to); err != nil {
 		return nil, err
 	}
 	p, err := b.pairFor(from, to)
@@ -71,7 +71,7 @@ func (b *Broker) WakeAll(ctx context.Context, from string, parallel bool) []Wake
 
 // Sleep stops the pair's process. Without force it refuses while a turn runs.
 func (b *Broker) Sleep(ctx context.Context, from, to string, force bool) (bool, error) {
-	if err := b.checkPair(from, to); err != nil {
+	if err := b.checkHere(ctx, from, to); err != nil {
 		return false, err
 	}
 	p := b.existingPair(from, to)
@@ -93,7 +93,7 @@ func (b *Broker) Sleep(ctx context.Context, from, to string, force bool) (bool, 
 
 // Cancel interrupts the pair's running turn; the process stays up.
 func (b *Broker) Cancel(ctx context.Context, from, to string) (uint64, error) {
-	if err := b.checkPair(from, to); err != nil {
+	if err := b.checkHere(ctx, from, to); err != nil {
 		return 0, err
 	}
 	p := b.existingPair(from, to)
@@ -117,7 +117,7 @@ func (b *Broker) Cancel(ctx context.Context, from, to string) (uint64, error) {
 // Reboot gives the pair a new session id and a fresh process. The old
 // session file is kept.
 func (b *Broker) Reboot(ctx context.Context, from, to string) (old, fresh string, err error) {
-	if err := b.checkPair(from, to); err != nil {
+	if err := b.checkHere(ctx, from, to); err != nil {
 		return "", "", err
 	}
 	if s, err := b.store.SessionByPair(ctx, from, to); err == nil {

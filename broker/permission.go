@@ -158,7 +158,11 @@ func (b *Broker) permissionChanged(r *models.PermissionRequest) {
 func (b *Broker) PendingPermissions(ctx context.Context, team string) ([]Permission, error) {
 	if team != "" {
 		if _, ok := b.config().Team(team); !ok {
-			return nil, b.unknownTeam(team)
+			// In a fleet, another broker's team: its requests are in the
+			// shared store too.
+			if _, err := b.route(ctx, Operator, team); err != nil {
+				return nil, err
+			}
 		}
 	}
 	rows, err := b.store.PendingPermissions(ctx, team)
@@ -179,6 +183,9 @@ func (b *Broker) PendingPermissions(ctx context.Context, team string) ([]Permiss
 func (b *Broker) DecidePermission(ctx context.Context, id uint64, allow bool, by, reason string) (*Permission, error) {
 	if !allow && strings.TrimSpace(reason) == "" {
 		reason = "denied by " + by
+	}
+	if err := b.decidedElsewhere(ctx, id); err != nil {
+		return nil, err
 	}
 	r, err := b.store.DecidePermission(ctx, id, allow, by, reason)
 	if errors.Is(err, models.ErrNotFound) {

@@ -176,6 +176,8 @@ func (b *Broker) workerExit(p *pair) {
 		return
 	}
 	if _, ok := b.config().Team(p.key.to); !ok {
+		// Its last turn is over: another broker may take the pair now.
+		b.releaseLease(p.key)
 		return
 	}
 	pending, err := b.store.PendingPairs(context.Background(), time.Now())

@@ -14,7 +14,7 @@ import (
 // fork): it checks the pair and finds its session record and team. missing
 // completes the "no session for from->to" error.
 func (b *Broker) openSession(ctx context.Context, from, to, missing string) (*models.Session, *configs.Team, error) {
-	if err := b.checkPair(from, to); err != nil {
+	if err := b.checkHere(ctx, from, to); err != nil {
 		return nil, nil, err
 	}
 	s, err := b.store.SessionByPair(ctx, from, to)

@@ -104,3 +104,20 @@ func TestFleetWithoutPostgresWarns(t *testing.T) {
 		t.Errorf("warnings = %v, want one starting %q", c.Warnings, want)
 	}
 }
+
+// A host name that cannot name a broker only matters in a fleet: on SQLite
+// the defaulted name is never used, and must not refuse the config.
+func TestFleetNameCheckedOnlyWhenShared(t *testing.T) {
+	setHome(t)
+	c := &Config{File: "t.yaml", lines: map[string]int{}, Teams: map[string]*Team{"web": {Name: "web", Path: "/w"}}}
+	applyDefaults(c)
+	c.Settings.Fleet.Name = "bad host"
+	if ps := validate(c); len(ps) != 0 {
+		t.Errorf("SQLite config with an unusable host name: problems %v, want none", ps)
+	}
+	c.Settings.Database = Database{DSN: "postgres://db/sb"}
+	ps := validate(c)
+	if len(ps) != 1 || ps[0].Key != "settings.fleet.name" || !strings.Contains(ps[0].Msg, `invalid broker name "bad host"`) {
+		t.Errorf("Postgres config with an unusable host name: problems %v, want one on settings.fleet.name", ps)
+	}
+}

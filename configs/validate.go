@@ -67,7 +67,14 @@ func validate(c *Config) []Problem {
 		// Not the dsn itself in the message: it may hold a password.
 		v.add("settings.database.dsn", "must start with postgres:// or postgresql:// (use path: for SQLite)")
 	}
-	v.fleet(&s.Fleet)
+	// The fleet name matters only on a shared store; a single-machine
+	// config must not fail over the host's name.
+	if s.Database.IsPostgres() || c.has("settings.fleet.name") {
+		v.fleetName(s.Fleet.Name)
+	}
+	if s.Fleet.LeaseTTL.Duration < minLeaseTTL {
+		v.add("settings.fleet.leaseTTL", "is %v, must be at least %v (the default is %v)", s.Fleet.LeaseTTL.Duration, minLeaseTTL, DefaultLeaseTTL)
+	}
 	v.localAbs("settings.socket", s.Socket)
 	if len(s.Socket) > maxSocketPath {
 		v.add("settings.socket", "%q is %d bytes, longer than a unix socket path may be (use a path of at most %d bytes)", s.Socket, len(s.Socket), maxSocketPath)
@@ -121,16 +128,13 @@ func validate(c *Config) []Problem {
 // load on the database.
 const minLeaseTTL = time.Second
 
-func (v *validator) fleet(f *Fleet) {
-	if err := ValidTeamName(f.Name); err != nil {
+func (v *validator) fleetName(name string) {
+	if err := ValidTeamName(name); err != nil {
 		what := strings.Replace(err.Error(), "team name", "broker name", 1)
-		if f.Name == "" {
+		if name == "" {
 			what = "the host has no name to default to"
 		}
 		v.add("settings.fleet.name", "%s (set settings.fleet.name to a name of letters, digits, '-', '_' and '.', unique in the fleet)", what)
-	}
-	if f.LeaseTTL.Duration < minLeaseTTL {
-		v.add("settings.fleet.leaseTTL", "is %v, must be at least %v (the default is %v)", f.LeaseTTL.Duration, minLeaseTTL, DefaultLeaseTTL)
 	}
 }
 

@@ -55,7 +55,19 @@ const (
 // moved (queued: RetryMessage, PostponeMessage, which change not_before).
 // Taking a message for delivery (queued -> running) sends nothing.
 var notifyDDL = []string{
-	`CREATE OR REPLACE FUNCTION switchboard_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+	`CREATE OR REPLACE FUNCTION switchboard_notify() RETURNS trigger LANGUAGE plpgsql AS $$` + notifyBody + `$$`,
+	`CREATE OR REPLACE TRIGGER switchboard_notify AFTER INSERT OR UPDATE ON messages
+	FOR EACH ROW EXECUTE FUNCTION switchboard_notify()`,
+}
+
+// notifyCurrent tells whether the trigger is in place with this body, so
+// that migrate (which every CLI command's Open runs) leaves it alone: its
+// CREATE OR REPLACE TRIGGER would lock messages against every broker's
+// writes until the migration commits.
+const notifyCurrent = `SELECT EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+	WHERE t.tgname = 'switchboard_notify' AND t.tgrelid = 'messages'::regclass AND p.prosrc = ?)`
+
+const notifyBody = `
 DECLARE
 	k text;
 	p text;
@@ -81,10 +93,7 @@ BEGIN
 	PERFORM pg_notify('` + notifyChannel + `', p);
 	RETURN NULL;
 END
-$$`,
-	`CREATE OR REPLACE TRIGGER switchboard_notify AFTER INSERT OR UPDATE ON messages
-	FOR EACH ROW EXECUTE FUNCTION switchboard_notify()`,
-}
+`
 
 // Listen delivers the notes of every broker (its own included) until ctx
 // ends, then closes the channel. Postgres: one dedicated pgx connection (not

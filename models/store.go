@@ -216,6 +216,13 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := migrateIn(tx); err != nil {
 			return err
 		}
+		var current bool
+		if err := tx.Raw(notifyCurrent, notifyBody).Scan(&current).Error; err != nil {
+			return fmt.Errorf("migrate schema: notify trigger: %w", err)
+		}
+		if current {
+			return nil
+		}
 		for _, ddl := range notifyDDL {
 			if err := tx.Exec(ddl).Error; err != nil {
 				return fmt.Errorf("migrate schema: notify trigger: %w", err)

@@ -7,6 +7,12 @@
 // it asserts nothing about speed.
 //
 //	SWITCHBOARD_CLAUDE=/path/to/claude go run ./internal/bench -out BENCHMARKS.md
+//
+// -only runs some phases; the standalone ones (fleet) set up what they need
+// themselves, so with only those selected the product daemon and the
+// in-process broker of the other phases are not started:
+//
+//	SWITCHBOARD_CLAUDE=/path/to/claude go run ./internal/bench -only fleet -out fleet.md
 package main
 
 import (
@@ -29,7 +35,7 @@ func main() {
 		rounds   = flag.Int("rounds", 6, "rounds of 20 concurrent asks per arm")
 		maxTotal = flag.Duration("max", 15*time.Minute, "wall-clock cap for the whole run")
 		store    = flag.Bool("store", true, "run the store benchmarks in models/")
-		only     = flag.String("only", "", "comma-separated phase keys to run (warm-local, warm-ssh, flags, hot, cold, standby, load, load-daemon, mem-live, mem-seeded, store); default all")
+		only     = flag.String("only", "", "comma-separated phase keys to run (warm-local, warm-ssh, flags, hot, cold, standby, load, load-daemon, mem-live, mem-seeded, store, fleet); default all")
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -72,6 +78,23 @@ func (l limits) runs(key string) bool {
 	return false
 }
 
+// standalone are the phases that set up everything they use.
+var standalone = map[string]bool{"fleet": true}
+
+// onlyStandalone reports whether every selected phase is standalone, so
+// the shared setup can be skipped.
+func (l limits) onlyStandalone() bool {
+	if l.only == "" {
+		return false
+	}
+	for _, k := range strings.Split(l.only, ",") {
+		if !standalone[strings.TrimSpace(k)] {
+			return false
+		}
+	}
+	return true
+}
+
 func moduleRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
@@ -97,66 +120,76 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 	}
 	defer w.Close()
 
-	// The product daemon, reached through `switchboard mcp`: local teams,
-	// two remote teams on bench-a (warm asks, and cold asks on the open
-	// connection) and one on bench-c, which is restarted after each of its
-	// cold asks so that the next one needs a new connection.
-	// "bench" asks, "mem" and "load" ask in their phases, and each cold
-	// sample asks as a new team: a connection may ask only as its own
-	// configured team, so they are all teams (never asked themselves).
-	prodLocal := []teamSpec{{name: "bench"}, {name: "warm"}, {name: "cold"}}
-	for i := range 20 {
-		prodLocal = append(prodLocal, teamSpec{name: fmt.Sprintf("m%02d", i)})
-	}
-	prodTeams := append(prodLocal[:len(prodLocal):len(prodLocal)],
-		teamSpec{name: "rwarm", host: w.hosts[0].Alias},
-		teamSpec{name: "rcold", host: w.hosts[0].Alias},
-		teamSpec{name: "rnew", host: w.hosts[2].Alias})
-	prodTeams = append(prodTeams, teamSpec{name: "mem"}, teamSpec{name: "load"})
-	for i := range lim.cold {
-		prodTeams = append(prodTeams, teamSpec{name: coldFrom(i)})
-	}
-	// The 20-teams test through the daemon: m00..m09 and these ten.
-	for i := range 10 {
-		prodTeams = append(prodTeams, teamSpec{name: fmt.Sprintf("dr%02d", i), host: w.hosts[i/5].Alias})
-	}
-	prodCfg, err := w.config("product", prodTeams)
-	if err != nil {
-		return nil, err
-	}
-	d, err := w.startDaemon(ctx, prodCfg)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Stop()
-	if err := rep.memIdle(ctx, d); err != nil {
-		return nil, err
-	}
-	cl, err := w.connect(ctx, prodCfg, "bench")
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
+	// The shared setup of every phase but the standalone ones.
+	var (
+		prodLocal []teamSpec
+		prodCfg   string
+		d         *daemonProc
+		cl        *client
+		b         *inproc
+	)
+	if !lim.onlyStandalone() {
+		// The product daemon, reached through `switchboard mcp`: local teams,
+		// two remote teams on bench-a (warm asks, and cold asks on the open
+		// connection) and one on bench-c, which is restarted after each of its
+		// cold asks so that the next one needs a new connection.
+		// "bench" asks, "mem" and "load" ask in their phases, and each cold
+		// sample asks as a new team: a connection may ask only as its own
+		// configured team, so they are all teams (never asked themselves).
+		prodLocal = []teamSpec{{name: "bench"}, {name: "warm"}, {name: "cold"}}
+		for i := range 20 {
+			prodLocal = append(prodLocal, teamSpec{name: fmt.Sprintf("m%02d", i)})
+		}
+		prodTeams := append(prodLocal[:len(prodLocal):len(prodLocal)],
+			teamSpec{name: "rwarm", host: w.hosts[0].Alias},
+			teamSpec{name: "rcold", host: w.hosts[0].Alias},
+			teamSpec{name: "rnew", host: w.hosts[2].Alias})
+		prodTeams = append(prodTeams, teamSpec{name: "mem"}, teamSpec{name: "load"})
+		for i := range lim.cold {
+			prodTeams = append(prodTeams, teamSpec{name: coldFrom(i)})
+		}
+		// The 20-teams test through the daemon: m00..m09 and these ten.
+		for i := range 10 {
+			prodTeams = append(prodTeams, teamSpec{name: fmt.Sprintf("dr%02d", i), host: w.hosts[i/5].Alias})
+		}
+		prodCfg, err = w.config("product", prodTeams)
+		if err != nil {
+			return nil, err
+		}
+		d, err = w.startDaemon(ctx, prodCfg)
+		if err != nil {
+			return nil, err
+		}
+		defer d.Stop()
+		if err := rep.memIdle(ctx, d); err != nil {
+			return nil, err
+		}
+		cl, err = w.connect(ctx, prodCfg, "bench")
+		if err != nil {
+			return nil, err
+		}
+		defer cl.Close()
 
-	// The in-process broker: 10 local teams, 5 on each SSH host, and one
-	// remote team that gets a new SSH connection for each cold start.
-	var inTeams []teamSpec
-	for i := range 10 {
-		inTeams = append(inTeams, teamSpec{name: fmt.Sprintf("l%02d", i)})
+		// The in-process broker: 10 local teams, 5 on each SSH host, and one
+		// remote team that gets a new SSH connection for each cold start.
+		var inTeams []teamSpec
+		for i := range 10 {
+			inTeams = append(inTeams, teamSpec{name: fmt.Sprintf("l%02d", i)})
+		}
+		for i := range 10 {
+			inTeams = append(inTeams, teamSpec{name: fmt.Sprintf("r%02d", i), host: w.hosts[i/5].Alias})
+		}
+		inTeams = append(inTeams, teamSpec{name: "rnew", host: w.hosts[0].Alias})
+		inCfg, err := w.config("inproc", inTeams)
+		if err != nil {
+			return nil, err
+		}
+		b, err = w.startInproc(ctx, inCfg, "rnew")
+		if err != nil {
+			return nil, err
+		}
+		defer b.Close()
 	}
-	for i := range 10 {
-		inTeams = append(inTeams, teamSpec{name: fmt.Sprintf("r%02d", i), host: w.hosts[i/5].Alias})
-	}
-	inTeams = append(inTeams, teamSpec{name: "rnew", host: w.hosts[0].Alias})
-	inCfg, err := w.config("inproc", inTeams)
-	if err != nil {
-		return nil, err
-	}
-	b, err := w.startInproc(ctx, inCfg, "rnew")
-	if err != nil {
-		return nil, err
-	}
-	defer b.Close()
 
 	phases := []struct {
 		key, name string
@@ -174,6 +207,7 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 		{"mem-live", "memory with 20 live processes", 2 * time.Minute, func(ctx context.Context) error { return rep.memLive(ctx, w, prodCfg, cl, d) }},
 		{"mem-seeded", "memory with 10,000 sessions", 2 * time.Minute, func(ctx context.Context) error { return rep.memSeeded(ctx, w, prodLocal) }},
 		{"store", "store benchmarks", 5 * time.Minute, func(ctx context.Context) error { return rep.store(ctx, moduleRoot) }},
+		{"fleet", "Postgres store and a second broker", 3 * time.Minute, func(ctx context.Context) error { return rep.fleet(ctx, w) }},
 	}
 	for _, ph := range phases {
 		if (ph.key == "store" && !lim.store) || !lim.runs(ph.key) {

@@ -35,6 +35,7 @@ type report struct {
 	hot                        *hotPath
 	mem                        memResult
 	storeRes                   []benchLine
+	fleetRes                   fleetResult
 	endLoad                    string
 	failures                   []string
 }
@@ -307,6 +308,7 @@ func (r *report) markdown() string {
 	}
 	p("\n")
 	storeTable(&b, r.storeRes)
+	r.writeFleet(&b)
 
 	if len(r.failures) > 0 {
 		p("## Phases that did not complete\n\n")

@@ -241,7 +241,7 @@ func (w *world) startInproc(ctx context.Context, cfgPath, freshTeam string) (*in
 	if err != nil {
 		return nil, err
 	}
-	store, err := models.Open(ctx, models.Options{Path: cfg.Settings.Database.Path, Logger: quietLog})
+	store, err := models.Open(ctx, models.Options{Path: cfg.Settings.Database.Path, DSN: cfg.Settings.Database.DSN, Logger: quietLog})
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +253,9 @@ func (w *world) startInproc(ctx context.Context, cfgPath, freshTeam string) (*in
 	shared := run.opts
 	shared.Pool = run.pool
 	run.hosts, run.fresh = hosts.New(shared), run.newHosts()
-	b, err := broker.New(ctx, cfg, broker.Options{Store: store, Hosts: run, Logger: quietLog})
+	// Fleet is used only on a shared (Postgres) store: the fleet phase.
+	fleet := broker.FleetOptions{Name: cfg.Settings.Fleet.Name, LeaseTTL: cfg.Settings.Fleet.LeaseTTL.Duration, ConfigFile: cfgPath}
+	b, err := broker.New(ctx, cfg, broker.Options{Store: store, Hosts: run, Logger: quietLog, Fleet: fleet})
 	if err != nil {
 		run.Close()
 		store.Close()
