@@ -376,6 +376,12 @@ type host struct {
 
 func newHost(t *testing.T) *host {
 	t.Helper()
+	return newHostWith(t, claudetest.Binary(t))
+}
+
+// newHostWith is newHost with the host's claude (the real one or the fake).
+func newHostWith(t *testing.T, claude string) *host {
+	t.Helper()
 	h := &host{srv: sshdtest.Start(t), api: fakeapi.New(t)}
 	root, err := os.MkdirTemp("", "sbh")
 	if err != nil {
@@ -386,7 +392,7 @@ func newHost(t *testing.T) *host {
 	h.env = claudetest.Env(t, h.api)
 	h.claude = filepath.Join(root, "bin", "claude")
 	h.starts = filepath.Join(root, "starts.log")
-	mustWrite(t, h.claude, fmt.Sprintf("#!/bin/sh\necho \"$$ $*\" >> %q\nexec %q \"$@\"\n", h.starts, claudetest.Binary(t)), 0o755)
+	mustWrite(t, h.claude, fmt.Sprintf("#!/bin/sh\necho \"$$ $*\" >> %q\nexec %q \"$@\"\n", h.starts, claude), 0o755)
 	return h
 }
 
@@ -642,5 +648,117 @@ func TestFleetReloadedTeamReachableFromOtherDaemon(t *testing.T) {
 	out, isErr := callTool(t, sess, "send_message", map[string]any{"toTeam": "docs", "message": "still there?"})
 	if !isErr || !strings.Contains(out, `unknown team "docs"`) || !strings.Contains(out, "api") || !strings.Contains(out, "web") {
 		t.Errorf("ask from A to the removed team = %v %q, want unknown team with the fleet's teams listed", isErr, out)
+	}
+}
+
+// Both daemons run the same remote team and are asked for it at the same
+// time, from both sides: one of them takes the pair's lease and delivers
+// every message, through one Claude process; each message reaches the
+// session once, and each asker's messages in the order it sent them.
+func TestFleetSharedRemoteTeamOneDeliverer(t *testing.T) {
+	t.Parallel() // its own worlds, host, database and daemons
+	dsn := pgtest.DSN(t)
+	claude := fakeclaudebin.Build(t) // 30 turns: the fake answers as the real one does, in milliseconds
+	h := newHostWith(t, claude)
+	a := newWorldWith(t, claude, "web")
+	b := newWorldWith(t, claude, "web")
+	h.addTeam(a, "far")
+	h.addTeam(b, "far")
+	a.joinFleet(dsn, "laptop")
+	b.joinFleet(dsn, "workstation")
+	a.startDaemon()
+	b.startDaemon()
+	sessions := map[string]*mcp.ClientSession{"laptop": a.proxy("web", nil), "workstation": b.proxy("web", nil)}
+
+	const perAsker = 15
+	ids := map[string][]uint64{}
+	var mu sync.Mutex
+	errs := make(chan string, 2*perAsker)
+	var wg sync.WaitGroup
+	for name, sess := range sessions {
+		wg.Go(func() {
+			for i := range perAsker {
+				args := map[string]any{"toTeam": "far", "message": fmt.Sprintf("fleet-shared from %s n=%02d", name, i)}
+				tool := "quick_message"
+				if i%5 == 4 {
+					tool, args["timeout"] = "send_message", 0
+				}
+				res, err := sess.CallTool(context.Background(), &mcp.CallToolParams{Name: tool, Arguments: args})
+				var r messageReply
+				if err == nil && !res.IsError {
+					if tool == "quick_message" {
+						_, err = fmt.Sscanf(text(res), "Message %d for", &r.ID)
+					} else if raw, merr := json.Marshal(res.StructuredContent); merr == nil {
+						_ = json.Unmarshal(raw, &r)
+					}
+				}
+				if err != nil || res.IsError || r.ID == 0 {
+					errs <- fmt.Sprintf("%s on %s: %v %s", tool, name, err, text(res))
+					return
+				}
+				mu.Lock()
+				ids[name] = append(ids[name], r.ID)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+
+	session := ""
+	for name, list := range ids {
+		for i, id := range list {
+			m := settled(t, sessions["laptop"], id)
+			if m.Status != "answered" || !strings.Contains(m.Answer, fmt.Sprintf("fleet-shared from %s n=%02d", name, i)) {
+				t.Errorf("message %d from %s: %s %q %q, want its own answer", id, name, m.Status, m.Answer, m.Error)
+			}
+			if session != "" && m.SessionID != session {
+				t.Errorf("message %d went to session %s, others to %s", id, m.SessionID, session)
+			}
+			session = m.SessionID
+		}
+	}
+	if _, argv := h.claudeStarts(); len(argv) != 1 {
+		t.Errorf("claude starts on the host: %q, want one: the pair's lease holder's", argv)
+	}
+	leases, err := openStore(t, dsn).Leases(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leases) != 1 || leases[0].FromTeam != "web" || leases[0].ToTeam != "far" {
+		t.Errorf("leases: %+v, want one, for web->far", leases)
+	}
+
+	// The session file on the host: each message once, each asker's in order.
+	first := regexp.MustCompile(`^\[switchboard message (\d+) from team "web" nonce [0-9a-f]{16}\]`)
+	seen := map[uint64]int{}
+	var order []uint64
+	for _, u := range userTexts(t, claudepath.SessionFile(claudetest.ConfigDir(h.env), h.teamDir("far"), session)) {
+		if m := first.FindStringSubmatch(u); m != nil {
+			var id uint64
+			fmt.Sscan(m[1], &id)
+			seen[id]++
+			order = append(order, id)
+		}
+	}
+	pos := map[uint64]int{}
+	for i, id := range order {
+		pos[id] = i
+	}
+	for name, list := range ids {
+		for i, id := range list {
+			if seen[id] != 1 {
+				t.Errorf("message %d from %s reached Claude %d times, want once", id, name, seen[id])
+			}
+			if i > 0 && seen[id] == 1 && seen[list[i-1]] == 1 && pos[id] < pos[list[i-1]] {
+				t.Errorf("%s's message %d reached Claude before its earlier message %d", name, id, list[i-1])
+			}
+		}
+	}
+	if len(order) != 2*perAsker {
+		t.Errorf("the session file holds %d messages, want %d: %v", len(order), 2*perAsker, order)
 	}
 }
