@@ -762,3 +762,27 @@ func TestFleetSharedRemoteTeamOneDeliverer(t *testing.T) {
 		t.Errorf("the session file holds %d messages, want %d: %v", len(order), 2*perAsker, order)
 	}
 }
+
+// A daemon killed and started again at once, as the next command after a
+// crash starts it: it takes its own fleet name back (the record's host is
+// this one and its pid is gone) instead of waiting out the dead one's
+// heartbeat, and answers.
+func TestFleetDaemonRestartedRightAfterKill(t *testing.T) {
+	t.Parallel() // its own worlds, database and daemons
+	dsn := pgtest.DSN(t)
+	claude := fakeclaudebin.Build(t)
+	b := newWorldWith(t, claude, "web", "api")
+	b.joinFleet(dsn, "workstation")
+	first := b.startDaemon()
+	if r := b.run("", "ask", "--from", "web", "api", "before the crash"); r.code != 0 {
+		t.Fatalf("ask before the kill: exit %d, %q", r.code, r.stderr)
+	}
+	b.killDaemon()
+	r := b.run("", "ask", "--from", "web", "api", "right after the crash")
+	if r.code != 0 || !strings.Contains(r.stdout, "right after the crash") {
+		t.Fatalf("ask right after the daemon was killed: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	if second := b.daemonPID(); second == first || !alive(second) {
+		t.Errorf("daemon after the kill: pid %d (killed %d), want a new live one", second, first)
+	}
+}
