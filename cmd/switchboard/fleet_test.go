@@ -786,3 +786,88 @@ func TestFleetDaemonRestartedRightAfterKill(t *testing.T) {
 		t.Errorf("daemon after the kill: pid %d (killed %d), want a new live one", second, first)
 	}
 }
+
+// `switchboard stop` on B while B's Claude is answering a message of a
+// remote team both daemons run: B's clean shutdown gives the pair up at once
+// (no wait for the lease to run out), A resumes the session and answers the
+// message, which reaches Claude once.
+func TestFleetRemoteTeamPassesOnCleanStop(t *testing.T) {
+	t.Parallel() // its own worlds, host, database and daemons
+	dsn := pgtest.DSN(t)
+	claude := fakeclaudebin.Build(t)
+	h := newHostWith(t, claude)
+	a := newWorldWith(t, claude, "web")
+	b := newWorldWith(t, claude, "web")
+	h.addTeam(a, "far")
+	h.addTeam(b, "far")
+	a.joinFleet(dsn, "laptop")
+	b.joinFleet(dsn, "workstation")
+	b.startDaemon()
+	bs := b.proxy("web", nil)
+	ctx := context.Background()
+	if res, err := send(ctx, bs, "far", "FLEET-FIRST"); err != nil || res.IsError {
+		t.Fatalf("first ask on B: %v %s", err, text(res))
+	}
+	a.startDaemon()
+	as := a.proxy("web", nil)
+	id, _ := quick(t, as, "far", "SLEEP 1m\nFLEET-STOP-MIDTURN")
+	waitFor(t, "B to start answering the message", func() bool {
+		out, _ := callTool(t, as, "message_status", map[string]any{"messageId": id})
+		var r messageReply
+		return json.Unmarshal([]byte(out), &r) == nil && r.Status == "running"
+	})
+	if _, argv := h.claudeStarts(); len(argv) != 1 {
+		t.Fatalf("claude starts on the host before the stop: %q, want only B's", argv)
+	}
+
+	if r := b.run("", "stop"); r.code != 0 {
+		t.Fatalf("switchboard stop on B: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	st := openStore(t, dsn)
+	leases, err := st.Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leases {
+		if l.Owner == "workstation" {
+			t.Errorf("B stopped cleanly but still holds %+v", l)
+		}
+	}
+	brokers, err := st.Brokers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range brokers {
+		if r.Name == "workstation" && (r.StoppedAt == nil || r.Alive(time.Now(), fleetLeaseTTL)) {
+			t.Errorf("B's record after a clean stop: %+v, want it stopped", r)
+		}
+	}
+
+	m := settled(t, as, id)
+	if m.Status != "answered" || !strings.Contains(m.Answer, fmt.Sprintf("[switchboard message %d ", id)) {
+		t.Fatalf("the message B was answering when it stopped: %+v", m)
+	}
+	_, argv := h.claudeStarts()
+	if len(argv) != 2 {
+		t.Fatalf("claude starts on the host: %q, want B's and then A's", argv)
+	}
+	if id1, _ := sessionArg(argv[0]); sessionArgIs(argv[1], id1, true) == false || id1 != m.SessionID {
+		t.Errorf("claude starts = %q, want A to resume session %s", argv, m.SessionID)
+	}
+	once := regexp.MustCompile(fmt.Sprintf(`^\[switchboard message %d from team "web" nonce [0-9a-f]{16}\]`, id))
+	n := 0
+	for _, u := range userTexts(t, claudepath.SessionFile(claudetest.ConfigDir(h.env), h.teamDir("far"), m.SessionID)) {
+		if once.MatchString(u) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the message reached Claude %d times, want exactly once", n)
+	}
+}
+
+// sessionArgIs reports whether a claude start used session id, resumed or not.
+func sessionArgIs(args, id string, resumed bool) bool {
+	got, r := sessionArg(args)
+	return got == id && r == resumed
+}
