@@ -170,28 +170,91 @@ func (b *Broker) heartbeatLoop() {
 		case <-t.C:
 		}
 		now := time.Now()
-		err := b.store.HeartbeatBroker(b.ctx, f.opts.Name, now, f.opts.LeaseTTL)
+		// A store that hangs must not hold the loop: checkLapsed has to run
+		// before the leases expire.
+		hctx, cancel := context.WithTimeout(b.ctx, f.opts.LeaseTTL/3)
+		err := errStoreDownForTest
+		if testStoreDown == nil || !testStoreDown(b) {
+			err = b.store.HeartbeatBroker(hctx, f.opts.Name, now, f.opts.LeaseTTL)
+		}
 		if errors.Is(err, models.ErrNotFound) {
 			// The record was removed behind this broker's back: write it
 			// again (its leases, if any, went with it and are taken anew).
-			err = b.register(b.ctx, f)
+			err = b.register(hctx, f)
 		}
-		if err != nil {
-			if b.ctx.Err() == nil {
-				b.log.Warn("fleet heartbeat failed; this broker stops delivering when its leases run out", "broker", f.opts.Name, "err", err)
+		cancel()
+		if err != nil && b.ctx.Err() == nil {
+			b.log.Warn("fleet heartbeat failed; this broker stops delivering when its leases run out", "broker", f.opts.Name, "err", err)
+		}
+		if err == nil {
+			until := now.Add(f.opts.LeaseTTL - f.leaseMargin())
+			f.mu.Lock()
+			for k, u := range f.held {
+				if u.After(now) { // a lapsed lease may be another broker's by now
+					f.held[k] = until
+				}
 			}
-			continue
+			f.mu.Unlock()
 		}
-		until := now.Add(f.opts.LeaseTTL - f.leaseMargin())
-		f.mu.Lock()
-		for k, u := range f.held {
-			if u.After(now) { // a lapsed lease may be another broker's by now
-				f.held[k] = until
-			}
-		}
-		f.mu.Unlock()
+		b.checkLapsed(now)
 	}
 }
+
+// checkLapsed stops the processes of pairs whose lease this broker can no
+// longer count on (the store was out of reach too long), before another
+// broker can take them over: two processes on one session would both write
+// its file. It looks a sixth of leaseTTL ahead, so a late tick still
+// comes before the lease itself expires in the store.
+func (b *Broker) checkLapsed(now time.Time) {
+	f := b.fleet
+	var lapsed []pairKey
+	f.mu.Lock()
+	for k, u := range f.held {
+		if u.Before(now.Add(f.opts.LeaseTTL / 6)) {
+			lapsed = append(lapsed, k)
+		}
+	}
+	f.mu.Unlock()
+	for _, k := range lapsed {
+		p := b.existingPair(k.from, k.to)
+		if p == nil {
+			continue
+		}
+		f.mu.Lock()
+		delete(f.held, k) // so mayDeliver asks the store
+		f.mu.Unlock()
+		actx, cancel := context.WithTimeout(b.ctx, f.opts.LeaseTTL/6)
+		ok, _ := b.mayDeliver(actx, p)
+		cancel()
+		if ok || b.ctx.Err() != nil {
+			continue
+		}
+		p.mu.Lock()
+		busy, running := p.busy, p.cl != nil
+		if busy {
+			// The turn's end is not this broker's to record: the pair's
+			// next owner settles the message from the session file.
+			p.leaseLost = true
+		}
+		p.mu.Unlock()
+		if running {
+			b.log.Warn("lost the pair's fleet lease; stopping its claude so the broker that takes it over is the only one on the session", "pair", k, "busy", busy)
+			// Its process is killed at once; recording that waits for the
+			// store, which must not hold up the other pairs' check.
+			b.wg.Add(1)
+			go func() {
+				defer b.wg.Done()
+				p.stopProcess(b, "lost the fleet lease")
+			}()
+		}
+	}
+}
+
+// testStoreDown, set by tests only, makes the broker's lease and heartbeat
+// writes fail as if the store were out of reach.
+var testStoreDown func(b *Broker) bool
+
+var errStoreDownForTest = errors.New("store out of reach (test)")
 
 // listenLoop acts on the notes every broker's store writes send: a message
 // queued for a team this broker runs wakes its pair; a finished message
@@ -271,7 +334,14 @@ func (b *Broker) mayDeliver(ctx context.Context, p *pair) (ok bool, wait time.Du
 	if cached && now.Before(until) {
 		return true, 0
 	}
-	l, held, err := b.store.AcquireLease(ctx, models.Pair{From: p.key.from, To: p.key.to}, f.opts.Name, now, f.opts.LeaseTTL)
+	var (
+		l    models.Lease
+		held bool
+		err  = errStoreDownForTest
+	)
+	if testStoreDown == nil || !testStoreDown(b) {
+		l, held, err = b.store.AcquireLease(ctx, models.Pair{From: p.key.from, To: p.key.to}, f.opts.Name, now, f.opts.LeaseTTL)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
@@ -473,6 +543,27 @@ func (b *Broker) decidedElsewhere(ctx context.Context, id uint64) error {
 	for _, l := range leases {
 		if l.FromTeam == r.FromTeam && l.ToTeam == r.ToTeam && l.Owner != f.opts.Name && now.Before(l.ExpiresAt) {
 			return fmt.Errorf("permission request %d (team %s) waits on broker %s of the fleet: decide it there (its switchboard approve/deny, permissions_decide or dashboard)", id, r.ToTeam, l.Owner)
+		}
+	}
+	return nil
+}
+
+// pairElsewhere refuses, in a fleet, to act on a session whose lease
+// another broker holds: its process runs there, and a second one here (or
+// its session deleted from under it) would break the conversation.
+func (b *Broker) pairElsewhere(ctx context.Context, from, to string) error {
+	f := b.fleet
+	if f == nil {
+		return nil
+	}
+	leases, err := b.store.Leases(ctx)
+	if err != nil {
+		return fmt.Errorf("find which broker of the fleet runs the %s->%s session: %w", from, to, err)
+	}
+	now := time.Now()
+	for _, l := range leases {
+		if l.FromTeam == from && l.ToTeam == to && l.Owner != f.opts.Name && now.Before(l.ExpiresAt) {
+			return fmt.Errorf("the %s->%s session is run by broker %s of the fleet, which holds it while it is alive: do this there", from, to, l.Owner)
 		}
 	}
 	return nil

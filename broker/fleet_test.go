@@ -71,8 +71,11 @@ func (f *fleetHarness) start(name string, teams ...string) *fleetMember {
 	}
 	m := &fleetMember{name: name, store: st, rec: &recorder{Runner: local.New(local.Options{Env: f.env})}, logs: NewLogRing(1000)}
 	log := slog.New(m.logs.Handler(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))).With("broker", name)
-	m.b, err = New(ctx, cfg, Options{Store: st, Logger: log, Logs: m.logs,
-		Hosts: hostsOf(hosts.New(hosts.Options{Local: m.rec, LocalConfigDir: f.configDir})),
+	// Every team's Claude gets switchboard's tools, as serve wires them.
+	hs := hosts.New(hosts.Options{Local: m.rec, LocalConfigDir: f.configDir, CredentialDir: filepath.Join(f.root, "run-"+name)})
+	t.Cleanup(func() { hs.Close() }) // after the broker's own cleanup
+	m.b, err = New(ctx, cfg, Options{Store: st, Logger: log, Logs: m.logs, ServeSessions: hs.ServeMCP,
+		Hosts: hostsOf(hs),
 		Fleet: FleetOptions{Name: name, LeaseTTL: fleetTTL, Version: "test", ConfigFile: filepath.Join(f.root, name+".yaml")}})
 	if err != nil {
 		st.Close()
@@ -140,6 +143,13 @@ func (m *fleetMember) logged(msg string) bool {
 		}
 	}
 	return false
+}
+
+// credential returns the live credential of the from->to pair's process.
+func (m *fleetMember) credential(t *testing.T, from, to string) *credential {
+	t.Helper()
+	h := &harness{t: t, b: m.b}
+	return h.credential(from, to)
 }
 
 // userTurns returns the user entries of a pair's session file, read through
@@ -334,6 +344,16 @@ func TestFleetDeadBrokersPairPassesOverAfterLease(t *testing.T) {
 			t.Fatalf("message %d is %s while laptop still answers the first; want queued", id, m.Status)
 		}
 	}
+	// Nor may desk start, reboot or delete the session laptop runs.
+	if _, err := b.b.Wake(ctx, "web", "api"); err == nil || !strings.Contains(err.Error(), "run by broker laptop") {
+		t.Fatalf("team_wake on desk for laptop's session: %v; want it refused, naming laptop", err)
+	}
+	if _, _, err := b.b.Reboot(ctx, "web", "api"); err == nil || !strings.Contains(err.Error(), "run by broker laptop") {
+		t.Fatalf("session_reboot on desk for laptop's session: %v; want it refused, naming laptop", err)
+	}
+	if _, err := b.b.Delete(ctx, "web", "api", true); err == nil || !strings.Contains(err.Error(), "run by broker laptop") {
+		t.Fatalf("session_delete on desk for laptop's session: %v; want it refused, naming laptop", err)
+	}
 	a.close(true) // killed mid-turn: no clean stop, the lease runs out
 
 	for _, id := range append([]uint64{first.MessageID}, later...) {
@@ -484,5 +504,92 @@ func TestFleetPermissionDecidedOnTheBrokerThatWaits(t *testing.T) {
 	})
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("api's Claude did not write after desk allowed it: %v", err)
+	}
+}
+
+func TestFleetBrokerCutOffFromStoreStopsItsTurnBeforeTakeover(t *testing.T) {
+	var down atomic.Pointer[Broker]
+	testStoreDown = func(b *Broker) bool { return down.Load() == b }
+	t.Cleanup(func() { testStoreDown = nil })
+
+	f := newFleet(t)
+	a := f.start("laptop", "web", "api")
+	ctx := context.Background()
+	first, err := a.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "SLEEP 60s\nfirst", NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "laptop to deliver the first message", func() bool {
+		m, _ := a.b.Message(ctx, first.MessageID)
+		return m.Status == models.MessageRunning && m.Delivered != nil
+	})
+	b := f.start("desk", "web", "api")
+	// laptop can no longer renew its lease: it must stop its claude before
+	// the lease expires and desk takes the session over.
+	down.Store(a.b)
+	waitFor(t, "desk to take the pair over and answer", func() bool {
+		m, _ := b.b.Message(ctx, first.MessageID)
+		return m.Status == models.MessageAnswered
+	})
+	p := a.b.existingPair("web", "api")
+	p.mu.Lock()
+	stillRunning := p.cl != nil
+	p.mu.Unlock()
+	if stillRunning {
+		t.Fatal("laptop's claude still runs the session desk took over")
+	}
+	// laptop is back: the pair stays desk's, and nothing is answered twice.
+	down.Store(nil)
+	r, err := a.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "after the outage", Wait: 2 * time.Minute})
+	if err != nil || r.Status != models.MessageAnswered {
+		t.Fatalf("ask after the outage: %+v, %v", r, err)
+	}
+	if a.claudes() != 1 || b.claudes() != 1 {
+		t.Fatalf("claude processes: laptop %d, desk %d; want laptop's first only, desk's since", a.claudes(), b.claudes())
+	}
+	var got []string
+	for _, text := range b.userTurns(t, "web", "api") {
+		switch {
+		case strings.Contains(text, "\nfirst"):
+			got = append(got, "first")
+		case strings.Contains(text, fmt.Sprintf("message %d from team", first.MessageID)):
+			got = append(got, "resume first")
+		case strings.Contains(text, "after the outage"):
+			got = append(got, "after")
+		}
+	}
+	if want := "[first resume first after]"; fmt.Sprint(got) != want {
+		t.Fatalf("session turns read as %v, want %s", got, want)
+	}
+}
+
+func TestFleetAskBackToAnotherBrokersTeam(t *testing.T) {
+	f := newFleet(t)
+	a := f.start("laptop", "web", "db")
+	b := f.start("desk", "api")
+	ctx := context.Background()
+	// web (laptop) asks api (desk); api's Claude, answering, asks db,
+	// which laptop runs.
+	held, err := a.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "SLEEP 60s\nhold on", NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "desk's api to answer web", func() bool {
+		m, _ := a.b.Message(ctx, held.MessageID)
+		return m.Status == models.MessageRunning
+	})
+	url, token := mcpConfigOf(t, b.credential(t, "web", "api"))
+	api := sessionClient(t, url, token)
+	text, isErr := call(t, api, "send_message", map[string]any{"toTeam": "db", "message": "REPLY db says v2", "timeout": 120000})
+	if isErr || !strings.Contains(text, "db says v2") {
+		t.Fatalf("api (desk) asking db (laptop): %v %q; want db's answer", isErr, text)
+	}
+	msgs, err := b.store.ListMessages(ctx, models.MessageFilter{FromTeam: "api", ToTeam: "db", Limit: 1})
+	if err != nil || len(msgs) != 1 || msgs[0].Chain != "web → api" || msgs[0].ParentID != held.MessageID {
+		t.Fatalf("api->db message: %+v %v; want it in web's ask chain", msgs, err)
+	}
+	// The chain rule holds across brokers: api may not ask web back.
+	if text, isErr := call(t, api, "send_message", map[string]any{"toTeam": "web", "message": "REPLY loop"}); !isErr || !strings.Contains(text, "would loop") {
+		t.Fatalf("api asking web, which waits on it: %v %q; want the loop refused", isErr, text)
 	}
 }

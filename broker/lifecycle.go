@@ -18,8 +18,11 @@ func (b *Broker) Wake(ctx context.Context, from, to string) (*PairStatus, error)
 		return nil, err
 	}
 	// In a fleet, a session's process runs on the broker that has its lease.
+	if err := b.pairElsewhere(ctx, from, to); err != nil {
+		return nil, err
+	}
 	if ok, _ := b.mayDeliver(ctx, p); !ok {
-		return nil, fmt.Errorf("the %s->%s session is run by another broker of the fleet; it stays there until that broker stops", from, to)
+		return nil, fmt.Errorf("the %s->%s session could not be taken for this broker (see its log); try again", from, to)
 	}
 	if _, _, err := b.ensureProcess(ctx, p, false); err != nil {
 		return nil, err
@@ -126,6 +129,13 @@ func (b *Broker) Reboot(ctx context.Context, from, to string) (old, fresh string
 	p, err := b.pairFor(from, to)
 	if err != nil {
 		return "", "", err
+	}
+	// The fresh process runs here: in a fleet that needs the pair's lease.
+	if err := b.pairElsewhere(ctx, from, to); err != nil {
+		return "", "", err
+	}
+	if ok, _ := b.mayDeliver(ctx, p); !ok {
+		return "", "", fmt.Errorf("the %s->%s session could not be taken for this broker (see its log); try again", from, to)
 	}
 	p.mu.Lock()
 	busy := p.busy

@@ -37,6 +37,7 @@ type pair struct {
 	busy        bool
 	current     uint64 // message being answered
 	cancelled   bool   // session_cancel hit the current turn
+	leaseLost   bool   // a fleet broker lost the pair's lease mid-turn (fleet.go)
 	turnStarted bool   // Claude has begun the current turn
 	lastUsed    time.Time
 	lastReason  string

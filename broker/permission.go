@@ -158,6 +158,9 @@ func (b *Broker) permissionChanged(r *models.PermissionRequest) {
 func (b *Broker) PendingPermissions(ctx context.Context, team string) ([]Permission, error) {
 	if team != "" {
 		if _, ok := b.config().Team(team); !ok {
+			if b.fleet == nil {
+				return nil, b.unknownTeam(team)
+			}
 			// In a fleet, another broker's team: its requests are in the
 			// shared store too.
 			if _, err := b.route(ctx, Operator, team); err != nil {

@@ -47,6 +47,9 @@ func (b *Broker) Delete(ctx context.Context, from, to string, deleteFile bool) (
 	if err != nil {
 		return "", err
 	}
+	if err := b.pairElsewhere(ctx, from, to); err != nil {
+		return "", err
+	}
 	if p := b.existingPair(from, to); p != nil {
 		p.stopProcess(b, "session_delete")
 	}

@@ -115,7 +115,7 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 		return
 	}
 	p.mu.Lock()
-	p.current, p.cancelled, p.turnStarted = m.ID, false, false
+	p.current, p.cancelled, p.turnStarted, p.leaseLost = m.ID, false, false, false
 	p.mu.Unlock()
 	if err := b.store.BeginTurn(ctx, m.ID, sess.SessionID, time.Now()); err != nil {
 		b.idle(p, cl)
@@ -140,14 +140,15 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 
 	res, err := b.runTurn(ctx, p, cl, m, text)
 	p.mu.Lock()
-	cancelled := p.cancelled
+	cancelled, leaseLost := p.cancelled, p.leaseLost
 	p.mu.Unlock()
 	b.idle(p, cl)
 
 	switch {
-	case err != nil && ctx.Err() != nil:
-		// Shutdown mid-turn: leave the message running; the next run finds
-		// it in the session file or delivers it again.
+	case err != nil && (ctx.Err() != nil || leaseLost):
+		// Shutdown mid-turn, or the fleet lease lost: leave the message
+		// running; the next run (or the pair's next owner) finds it in the
+		// session file or delivers it again.
 		return
 	case err != nil && lostConnection(m, err):
 		b.retryLost(m, err)
