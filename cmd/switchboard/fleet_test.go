@@ -204,6 +204,10 @@ func TestFleetAskAnsweredByOtherDaemon(t *testing.T) {
 		t.Errorf("team_status api on A = %+v, want broker workstation alive", got)
 	}
 
+	// `switchboard teams` on A, as a person checks.
+	if r := a.run("", "teams"); r.code != 0 || !regexp.MustCompile(`(?m)^api +broker workstation +idle +1$`).MatchString(r.stdout) {
+		t.Errorf("switchboard teams on A: exit %d, %q %q; want api run by broker workstation, idle", r.code, r.stdout, r.stderr)
+	}
 	b.killDaemon()
 	waitFor(t, "list_teams on A to show the workstation dead", func() bool {
 		api := fleetTeams(t, sess, "list_teams", nil)["api"]
@@ -216,6 +220,10 @@ func TestFleetAskAnsweredByOtherDaemon(t *testing.T) {
 		t.Errorf("list_teams on A after B was killed: web = %+v, want broker laptop alive", got)
 	}
 
+	if r := a.run("", "teams"); r.code != 0 || !regexp.MustCompile(`(?m)^api +broker workstation +unreachable +1$`).MatchString(r.stdout) ||
+		!strings.Contains(r.stdout, "api: broker workstation, which runs this team, is not alive") {
+		t.Errorf("switchboard teams on A after B was killed: exit %d, %q %q; want api unreachable, its broker not alive", r.code, r.stdout, r.stderr)
+	}
 	// A message to a team whose broker is dead is kept, and the reply says
 	// why nobody answers yet.
 	id, out := quick(t, sess, "api", "are you back?")
