@@ -30,7 +30,7 @@ import (
 // fleetLeaseTTL is the fleet's leaseTTL in these tests: short, so a killed
 // daemon's pairs pass on within the test, and long enough that a live
 // daemon's heartbeat (every leaseTTL/3) never misses it on a busy machine.
-const fleetLeaseTTL = 3 * time.Second
+const fleetLeaseTTL = 5 * time.Second
 
 // joinFleet turns w's config into one broker of a fleet: the store is the
 // shared Postgres database dsn instead of w's own SQLite file, and the
