@@ -175,15 +175,15 @@ func lockHolder(socket string) int {
 	}
 	defer f.Close()
 	pid := readPID(f)
-	if pid <= 0 || !processAlive(pid) {
+	if pid <= 0 || !ProcessAlive(pid) {
 		return 0
 	}
 	return pid
 }
 
-// processAlive reports whether pid runs. A zombie does not count: a
+// ProcessAlive reports whether pid runs. A zombie does not count: a
 // daemon's parent may be gone and nobody may reap it at once.
-func processAlive(pid int) bool {
+func ProcessAlive(pid int) bool {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
 	}

@@ -67,7 +67,13 @@ type world struct {
 
 func newWorld(t *testing.T, teams ...string) *world {
 	t.Helper()
-	claude := worldClaude(t)
+	return newWorldWith(t, worldClaude(t), teams...)
+}
+
+// newWorldWith is newWorld with the teams running claude (the real one or
+// the fake).
+func newWorldWith(t *testing.T, claude string, teams ...string) *world {
+	t.Helper()
 	root, err := os.MkdirTemp("", "sbw")
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +299,11 @@ func sessionArg(args string) (id string, resumed bool) {
 // waitFor polls cond until it holds (see internal/poll).
 var waitFor = poll.Until
 
+// text is a tool result's text; "" for none (the call failed).
 func text(res *mcp.CallToolResult) string {
+	if res == nil {
+		return ""
+	}
 	var sb strings.Builder
 	for _, c := range res.Content {
 		if t, ok := c.(*mcp.TextContent); ok {

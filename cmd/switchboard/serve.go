@@ -58,6 +58,9 @@ func (a *app) serve(ctx context.Context) error {
 		return fmt.Errorf("open the session store: %w", err)
 	}
 	defer store.Close()
+	if err := reclaimFleetName(ctx, store, cfg, path, log); err != nil {
+		return err
+	}
 	run := newHosts(cfg, log)
 	defer run.Close()
 	b, err := broker.New(ctx, cfg, broker.Options{
