@@ -365,7 +365,7 @@ func TestMissingClaudeBinary(t *testing.T) {
 	team.ClaudePath = filepath.Join(h.root, "no such dir", "claude")
 	// Retried like any unreachable team's message; the wait ends with the id
 	// and the last error.
-	r, err := h.b.Send(context.Background(), SendRequest{From: "web", To: "api", Text: "hi", Wait: 2 * time.Second})
+	r, err := h.sendUntilFailedAttempt(SendRequest{From: "web", To: "api", Text: "hi"})
 	if err != nil {
 		t.Fatal(err)
 	}
