@@ -109,7 +109,9 @@ func newHarness(t *testing.T, be backend, settings string, teams ...string) *har
 	bin, env, configDir := be.setup(t, root)
 	h := &harness{t: t, root: root, dbPath: filepath.Join(root, "db", "switchboard.db"), configDir: configDir, env: env}
 	var y strings.Builder
-	fmt.Fprintf(&y, "settings:\n  healthCheckInterval: 1h\n%s\nteams:\n", settings)
+	// sessionInitTimeout bounds a hang only: a real Claude Code start can
+	// exceed the 30 s default under CPU load.
+	fmt.Fprintf(&y, "settings:\n  healthCheckInterval: 1h\n  sessionInitTimeout: 3m\n%s\nteams:\n", settings)
 	for _, team := range teams {
 		dir := filepath.Join(root, "teams", team+" dir")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
