@@ -109,7 +109,9 @@ func newHarness(t *testing.T, be backend, settings string, teams ...string) *har
 	bin, env, configDir := be.setup(t, root)
 	h := &harness{t: t, root: root, dbPath: filepath.Join(root, "db", "switchboard.db"), configDir: configDir, env: env}
 	var y strings.Builder
-	fmt.Fprintf(&y, "settings:\n  healthCheckInterval: 1h\n%s\nteams:\n", settings)
+	// sessionInitTimeout bounds a hang only: a real Claude Code start can
+	// exceed the 30 s default under CPU load.
+	fmt.Fprintf(&y, "settings:\n  healthCheckInterval: 1h\n  sessionInitTimeout: 3m\n%s\nteams:\n", settings)
 	for _, team := range teams {
 		dir := filepath.Join(root, "teams", team+" dir")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -365,7 +367,7 @@ func TestMissingClaudeBinary(t *testing.T) {
 	team.ClaudePath = filepath.Join(h.root, "no such dir", "claude")
 	// Retried like any unreachable team's message; the wait ends with the id
 	// and the last error.
-	r, err := h.b.Send(context.Background(), SendRequest{From: "web", To: "api", Text: "hi", Wait: 2 * time.Second})
+	r, err := h.sendUntilFailedAttempt(SendRequest{From: "web", To: "api", Text: "hi"})
 	if err != nil {
 		t.Fatal(err)
 	}

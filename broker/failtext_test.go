@@ -1,12 +1,10 @@
 package broker
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/switchboard-mcp/switchboard/internal/claudetest"
 	"github.com/switchboard-mcp/switchboard/internal/fakeapi"
@@ -47,7 +45,7 @@ func TestWaitingSendToUnreachableTeamRetries(t *testing.T) {
 	team, _ := h.cfg.Team("api")
 	good := team.ClaudePath
 	team.ClaudePath = filepath.Join(h.root, "later", "claude")
-	r, err := h.b.Send(context.Background(), SendRequest{From: "web", To: "api", Text: "wait for me", Wait: 2 * time.Second})
+	r, err := h.sendUntilFailedAttempt(SendRequest{From: "web", To: "api", Text: "wait for me"})
 	if err != nil {
 		t.Fatalf("send: %v, want a timed-out reply with the id", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/switchboard-mcp/switchboard/configs"
 	"github.com/switchboard-mcp/switchboard/hosts"
@@ -191,7 +190,7 @@ func TestRemoteHostKeyChangedIsRefused(t *testing.T) {
 	// A refused host is retried like any unreachable one (the fix the
 	// error names may be applied meanwhile); the waiting asker gets the id
 	// and the refusal when its own wait ends.
-	r, err := h.b.Send(context.Background(), SendRequest{From: "web", To: "api", Text: "hi", Wait: 3 * time.Second})
+	r, err := h.sendUntilFailedAttempt(SendRequest{From: "web", To: "api", Text: "hi"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard-mcp/switchboard/internal/poll"
 )
 
 // fakeDaemon speaks just enough MCP on a unix socket to test the proxy:
@@ -169,7 +171,7 @@ func (c *rpcClient) recv() rpcResponse {
 			c.t.Fatalf("proxy wrote %q: %v", r.line, err)
 		}
 		return resp
-	case <-time.After(20 * time.Second):
+	case <-time.After(poll.Deadline):
 		c.t.Fatal("no line from the proxy")
 		return rpcResponse{}
 	}
@@ -216,7 +218,7 @@ func TestProxySurvivesDaemonDeath(t *testing.T) {
 	c.send(`{"jsonrpc":"2.0","id":"two","method":"tools/call","params":{"name":"hang"}}`)
 	select {
 	case <-first.hanging:
-	case <-time.After(10 * time.Second):
+	case <-time.After(poll.Deadline):
 		t.Fatal("the hanging call never reached the daemon")
 	}
 	first.kill()
@@ -254,7 +256,7 @@ func TestProxySurvivesDaemonDeath(t *testing.T) {
 		if err != nil {
 			t.Errorf("Proxy = %v after stdin closed", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(poll.Deadline):
 		t.Fatal("Proxy did not return after stdin closed")
 	}
 }

@@ -93,24 +93,22 @@ func Serve(ctx context.Context, opts Options) error {
 	if err := checkSocketDir(socket); err != nil {
 		return err
 	}
-	ln, id, err := listenSocket(socket, log)
-	if err != nil {
-		return err
-	}
 	s := &server{opts: opts, log: log, conns: make(map[net.Conn]struct{}), started: time.Now(), socket: socket}
 
+	// The HTTP listener and its token come before the socket: a client
+	// that finds the socket answering (Running) reads the token at once,
+	// and must find it.
 	var hsrv *http.Server
 	var hln net.Listener
 	if opts.HTTPAddr != "" {
+		var err error
 		hln, err = listenLoopback(opts.HTTPAddr)
 		if err != nil {
-			ln.Close()
 			return err
 		}
 		tok, err := writeToken(socket)
 		if err != nil {
 			hln.Close()
-			ln.Close()
 			return err
 		}
 		defer os.Remove(TokenPath(socket))
@@ -119,6 +117,13 @@ func Serve(ctx context.Context, opts Options) error {
 			return broker.NewMCPServer(opts.Broker, r.Header.Get(CallerHeader))
 		}, &mcp.StreamableHTTPOptions{Logger: log})
 		hsrv = &http.Server{Handler: HTTPGuard{Token: tok, Port: port}.Wrap(h), ReadHeaderTimeout: 10 * time.Second}
+	}
+	ln, id, err := listenSocket(socket, log)
+	if err != nil {
+		if hln != nil {
+			hln.Close()
+		}
+		return err
 	}
 
 	sctx, cancel := context.WithCancel(ctx)

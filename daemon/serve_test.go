@@ -19,6 +19,7 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/broker"
 	"github.com/switchboard-mcp/switchboard/configs"
+	"github.com/switchboard-mcp/switchboard/internal/poll"
 	"github.com/switchboard-mcp/switchboard/models"
 )
 
@@ -102,7 +103,11 @@ func (s *served) stop(t *testing.T) {
 			if err != nil {
 				t.Errorf("Serve: %v", err)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(poll.Deadline):
+			// A bound for a hang only: Serve first waits out the handlers
+			// of requests already read, which a test that floods the
+			// daemon leaves by the hundred (seconds of work under -race
+			// and load).
 			t.Fatal("Serve did not return after cancel")
 		}
 	})
@@ -114,13 +119,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, what, cond)
 }
 
 // session connects an MCP client through Connect as caller.

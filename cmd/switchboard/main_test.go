@@ -88,7 +88,10 @@ func newWorldWith(t *testing.T, claude string, teams ...string) *world {
 	mustWrite(t, wrapper, fmt.Sprintf("#!/bin/sh\necho \"$$ $*\" >> %q\nexec %q \"$@\"\n", w.starts, claude), 0o755)
 
 	var y strings.Builder
-	fmt.Fprintf(&y, "settings:\n  database: { path: %s }\n  socket: %s\n  healthCheckInterval: 1h\nteams:\n",
+	// sessionInitTimeout bounds a hang only: a real Claude Code start took
+	// over the 30 s default under CPU load, failing a test that asserts
+	// nothing about start-up time.
+	fmt.Fprintf(&y, "settings:\n  database: { path: %s }\n  socket: %s\n  healthCheckInterval: 1h\n  sessionInitTimeout: 3m\nteams:\n",
 		filepath.Join(root, "state", "switchboard.db"), w.socket)
 	for _, team := range teams {
 		dir := w.teamDir(team)
