@@ -74,13 +74,15 @@ var realBackend = backend{"real", func(t *testing.T, root string) (string, []str
 	return bin, env, claudetest.ConfigDir(env)
 }}
 
-// eachBackend runs f against the fake claude and, unless -short, the real one.
+// eachBackend runs f against the fake claude and, unless -short, the real one,
+// in parallel: each run has a harness of its own.
 func eachBackend(t *testing.T, f func(t *testing.T, be backend)) {
 	for _, be := range []backend{fakeBackend, realBackend} {
 		t.Run(be.name, func(t *testing.T) {
 			if be.name == "real" && testing.Short() {
 				t.Skip("-short: the real Claude Code runs in the full test run")
 			}
+			t.Parallel()
 			f(t, be)
 		})
 	}
@@ -205,6 +207,7 @@ func (h *harness) running(id uint64) {
 }
 
 func TestAskRunsInTeamDirAndResumesSession(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		r1 := h.ask("web", "api", "how does auth work?")
@@ -248,6 +251,7 @@ func TestAskRunsInTeamDirAndResumesSession(t *testing.T) {
 }
 
 func TestRestartResumesSameSession(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		r1 := h.ask("web", "api", "remember the number 7")
@@ -264,6 +268,7 @@ func TestRestartResumesSameSession(t *testing.T) {
 }
 
 func TestSessionFileDeletedBehindBrokersBack(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		r1 := h.ask("web", "api", "first")
@@ -289,6 +294,7 @@ func TestSessionFileDeletedBehindBrokersBack(t *testing.T) {
 }
 
 func TestCancelInterruptsTurnAndProcessStaysUsable(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		ctx := context.Background()
@@ -325,6 +331,7 @@ func TestCancelInterruptsTurnAndProcessStaysUsable(t *testing.T) {
 }
 
 func TestClaudeKilledMidTurn(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		ctx := context.Background()
@@ -360,6 +367,7 @@ func TestClaudeKilledMidTurn(t *testing.T) {
 }
 
 func TestMissingClaudeBinary(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	team, _ := h.cfg.Team("api")
 	team.ClaudePath = filepath.Join(h.root, "no such dir", "claude")
@@ -379,6 +387,7 @@ func TestMissingClaudeBinary(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	big := strings.Repeat("x", 2<<20)
 	tests := []struct {
@@ -410,6 +419,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestShellMetacharactersStayText(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		canary := filepath.Join(h.root, "pwned")
@@ -430,6 +440,7 @@ func TestShellMetacharactersStayText(t *testing.T) {
 }
 
 func TestWaitTimeoutKeepsAnswer(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		ctx := context.Background()
@@ -452,6 +463,7 @@ func TestWaitTimeoutKeepsAnswer(t *testing.T) {
 }
 
 func TestQueuedMessagesInOrderPairsInParallel(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api", "db")
 		ctx := context.Background()
@@ -496,6 +508,7 @@ func TestQueuedMessagesInOrderPairsInParallel(t *testing.T) {
 }
 
 func TestMaxProcessesEvictsLeastRecentlyUsed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "  maxProcesses: 1", "web", "api", "db")
 	h.ask("web", "api", "one")
 	h.ask("web", "db", "two")
@@ -512,6 +525,7 @@ func TestMaxProcessesEvictsLeastRecentlyUsed(t *testing.T) {
 }
 
 func TestConcurrentAsksOnePairOneProcess(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		var wg sync.WaitGroup
@@ -543,6 +557,7 @@ func TestConcurrentAsksOnePairOneProcess(t *testing.T) {
 }
 
 func TestRecoversAnswerWrittenBeforeCrash(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		ctx := context.Background()
@@ -576,6 +591,7 @@ func TestRecoversAnswerWrittenBeforeCrash(t *testing.T) {
 }
 
 func TestRebootWithFullPool(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "  maxProcesses: 1", "web", "api")
 	r := h.ask("web", "api", "before reboot")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -596,6 +612,7 @@ func TestRebootWithFullPool(t *testing.T) {
 }
 
 func TestLongSessionIsCompacted(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, realBackend, "", "web", "api")
 	if testing.Short() {
 		t.Skip("-short: compaction needs the real Claude Code")
