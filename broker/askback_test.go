@@ -188,6 +188,7 @@ func (h *harness) holdTurn(from, to string) uint64 {
 }
 
 func TestFromTeamIsFixedByTheConnection(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	ctx := context.Background()
 	first := h.ask("web", "api", "the web team's question")
@@ -247,6 +248,7 @@ func TestFromTeamIsFixedByTheConnection(t *testing.T) {
 }
 
 func TestSessionCredentialActsAsItsTeamUntilItsProcessEnds(t *testing.T) {
+	t.Parallel()
 	h := newAskHarness(t, fakeBackend, nil, "", []string{"web", "api", "db"})
 	ctx := context.Background()
 	parent := h.holdTurn("web", "api")
@@ -316,6 +318,7 @@ func TestSessionCredentialActsAsItsTeamUntilItsProcessEnds(t *testing.T) {
 }
 
 func TestAskDepthIsBounded(t *testing.T) {
+	t.Parallel()
 	h := newAskHarness(t, fakeBackend, nil, "  maxAskDepth: 2", []string{"web", "api", "db", "ops"})
 	h.holdTurn("web", "api")
 	url, token := mcpConfigOf(t, h.credential("web", "api"))
@@ -360,6 +363,7 @@ func askVia(toTeam, message string) string {
 }
 
 func TestTeamsAskBackOverRealSSH(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: the real Claude Code and sshd run in the full test run")
 	}
@@ -422,6 +426,7 @@ func TestTeamsAskBackOverRealSSH(t *testing.T) {
 }
 
 func TestAskBackUnavailableWithoutForwarding(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: sshd runs in the full test run")
 	}
@@ -456,6 +461,7 @@ func TestAskBackUnavailableWithoutForwarding(t *testing.T) {
 }
 
 func TestAskBackForwardReopensAfterReconnect(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: sshd runs in the full test run")
 	}
@@ -494,6 +500,7 @@ func TestAskBackForwardReopensAfterReconnect(t *testing.T) {
 // named switchboard from the user's config; the session's own server (with
 // its credential) must be the one the team's Claude talks to.
 func TestSessionServerShadowsUserScopeSwitchboard(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: the real Claude Code runs in the full test run")
 	}

@@ -73,6 +73,11 @@ type Broker struct {
 	retired map[pairKey]*pair
 	// reloadMu serialises Reload.
 	reloadMu sync.Mutex
+
+	// testAfterEnqueue, set by tests only, runs between a message's commit
+	// and the registration of its waiter. A field, not a package variable,
+	// so tests that set it can run in parallel with the others.
+	testAfterEnqueue func(b *Broker, m *models.Message)
 }
 
 type pairKey struct{ from, to string }

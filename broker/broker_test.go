@@ -74,13 +74,15 @@ var realBackend = backend{"real", func(t *testing.T, root string) (string, []str
 	return bin, env, claudetest.ConfigDir(env)
 }}
 
-// eachBackend runs f against the fake claude and, unless -short, the real one.
+// eachBackend runs f against the fake claude and, unless -short, the real one,
+// in parallel: each run has a harness of its own.
 func eachBackend(t *testing.T, f func(t *testing.T, be backend)) {
 	for _, be := range []backend{fakeBackend, realBackend} {
 		t.Run(be.name, func(t *testing.T) {
 			if be.name == "real" && testing.Short() {
 				t.Skip("-short: the real Claude Code runs in the full test run")
 			}
+			t.Parallel()
 			f(t, be)
 		})
 	}
@@ -207,6 +209,7 @@ func (h *harness) running(id uint64) {
 }
 
 func TestAskRunsInTeamDirAndResumesSession(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		r1 := h.ask("web", "api", "how does auth work?")
@@ -250,6 +253,7 @@ func TestAskRunsInTeamDirAndResumesSession(t *testing.T) {
 }
 
 func TestRestartResumesSameSession(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		r1 := h.ask("web", "api", "remember the number 7")
@@ -266,6 +270,7 @@ func TestRestartResumesSameSession(t *testing.T) {
 }
 
 func TestSessionFileDeletedBehindBrokersBack(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		r1 := h.ask("web", "api", "first")
@@ -291,6 +296,7 @@ func TestSessionFileDeletedBehindBrokersBack(t *testing.T) {
 }
 
 func TestCancelInterruptsTurnAndProcessStaysUsable(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		ctx := context.Background()
@@ -327,6 +333,7 @@ func TestCancelInterruptsTurnAndProcessStaysUsable(t *testing.T) {
 }
 
 func TestClaudeKilledMidTurn(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		ctx := context.Background()
@@ -362,6 +369,7 @@ func TestClaudeKilledMidTurn(t *testing.T) {
 }
 
 func TestMissingClaudeBinary(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	team, _ := h.cfg.Team("api")
 	team.ClaudePath = filepath.Join(h.root, "no such dir", "claude")
@@ -381,6 +389,7 @@ func TestMissingClaudeBinary(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	big := strings.Repeat("x", 2<<20)
 	tests := []struct {
@@ -412,6 +421,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestShellMetacharactersStayText(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		canary := filepath.Join(h.root, "pwned")
@@ -432,6 +442,7 @@ func TestShellMetacharactersStayText(t *testing.T) {
 }
 
 func TestWaitTimeoutKeepsAnswer(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		ctx := context.Background()
@@ -454,6 +465,7 @@ func TestWaitTimeoutKeepsAnswer(t *testing.T) {
 }
 
 func TestQueuedMessagesInOrderPairsInParallel(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api", "db")
 		ctx := context.Background()
@@ -498,6 +510,7 @@ func TestQueuedMessagesInOrderPairsInParallel(t *testing.T) {
 }
 
 func TestMaxProcessesEvictsLeastRecentlyUsed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "  maxProcesses: 1", "web", "api", "db")
 	h.ask("web", "api", "one")
 	h.ask("web", "db", "two")
@@ -514,6 +527,7 @@ func TestMaxProcessesEvictsLeastRecentlyUsed(t *testing.T) {
 }
 
 func TestConcurrentAsksOnePairOneProcess(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		var wg sync.WaitGroup
@@ -545,6 +559,7 @@ func TestConcurrentAsksOnePairOneProcess(t *testing.T) {
 }
 
 func TestRecoversAnswerWrittenBeforeCrash(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		ctx := context.Background()
@@ -578,6 +593,7 @@ func TestRecoversAnswerWrittenBeforeCrash(t *testing.T) {
 }
 
 func TestRebootWithFullPool(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "  maxProcesses: 1", "web", "api")
 	r := h.ask("web", "api", "before reboot")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -598,6 +614,7 @@ func TestRebootWithFullPool(t *testing.T) {
 }
 
 func TestLongSessionIsCompacted(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, realBackend, "", "web", "api")
 	if testing.Short() {
 		t.Skip("-short: compaction needs the real Claude Code")

@@ -48,6 +48,7 @@ func (h *harness) waitFinal(id uint64) *Reply {
 }
 
 func TestQueuedWhileBrokerDownDeliveredOnce(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		h.ask("web", "api", "hello")
@@ -82,6 +83,7 @@ func TestQueuedWhileBrokerDownDeliveredOnce(t *testing.T) {
 }
 
 func TestBrokerStoppedMidTurnAnswersOnce(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		q, err := h.b.Send(context.Background(), SendRequest{From: "web", To: "api", Text: "SLEEP 20s\nthe mid-turn question", NoWait: true})
@@ -102,6 +104,7 @@ func TestBrokerStoppedMidTurnAnswersOnce(t *testing.T) {
 }
 
 func TestUnreachableTeamMessagesExpire(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "  messageTTL: 3s", "web", "api")
 	team, _ := h.cfg.Team("api")
 	team.ClaudePath = filepath.Join(h.root, "missing", "claude")
@@ -119,6 +122,7 @@ func TestUnreachableTeamMessagesExpire(t *testing.T) {
 }
 
 func TestManyQueuedMessagesAcrossTeamsInOrder(t *testing.T) {
+	t.Parallel()
 	teams := []string{"web"}
 	for i := range 10 {
 		teams = append(teams, fmt.Sprintf("team%02d", i))
@@ -157,6 +161,7 @@ func TestManyQueuedMessagesAcrossTeamsInOrder(t *testing.T) {
 }
 
 func TestUnreachableTeamDeliveredWhenBack(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	team, _ := h.cfg.Team("api")
 	good := team.ClaudePath

@@ -34,6 +34,7 @@ func signalled(t *testing.T, ch <-chan struct{}, what string) {
 // The dashboard learns of queued, running and finished messages and of
 // process state changes from Changes, without polling.
 func TestChangesSignalsQueueAndProcessState(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	ctx := context.Background()
 	sig, stop := h.b.Changes()
@@ -70,6 +71,7 @@ func TestChangesSignalsQueueAndProcessState(t *testing.T) {
 // Many changes while a subscriber is busy leave it one pending signal, and
 // notifying never waits for it.
 func TestChangesCoalesceWithoutBlocking(t *testing.T) {
+	t.Parallel()
 	var c changes
 	sig, stop := c.subscribe()
 	defer stop()
@@ -85,6 +87,7 @@ func TestChangesCoalesceWithoutBlocking(t *testing.T) {
 }
 
 func TestLogRingChanges(t *testing.T) {
+	t.Parallel()
 	ring := NewLogRing(10)
 	sig, stop := ring.Changes()
 	defer stop()

@@ -14,6 +14,7 @@ import (
 // A Claude Code with no credentials: the failure says so and how to fix
 // it, never Claude's result subtype ("success") as a reason.
 func TestNotLoggedInSaysWhatHappened(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: the real Claude Code runs in the full test run")
 	}
@@ -41,6 +42,7 @@ func TestNotLoggedInSaysWhatHappened(t *testing.T) {
 // A waiting send_message to an unreachable team is retried like a
 // quick_message until its own timeout, and then returns its id.
 func TestWaitingSendToUnreachableTeamRetries(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	team, _ := h.cfg.Team("api")
 	good := team.ClaudePath

@@ -19,15 +19,15 @@ import (
 // of the caller's waiter must not leave the caller waiting (forever, with
 // no timeout).
 func TestSendAnsweredBeforeWaiterRegistered(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
-	testAfterEnqueue = func(b *Broker, m *models.Message) {
+	h.b.testAfterEnqueue = func(b *Broker, m *models.Message) {
 		b.existingPair(m.FromTeam, m.ToTeam).poke()
 		waitFor(t, "the worker to answer before Send registers its waiter", func() bool {
 			cur, err := b.store.MessageByID(context.Background(), m.ID)
 			return err == nil && cur.Status.Final()
 		})
 	}
-	t.Cleanup(func() { testAfterEnqueue = nil })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r, err := h.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "quick one", Wait: 0})
@@ -46,6 +46,7 @@ func TestSendAnsweredBeforeWaiterRegistered(t *testing.T) {
 // once as "timed out"; past the documented 24h maximum it is refused, and
 // nothing is queued.
 func TestHugeTimeoutRefused(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	cs := h.connect("web", nil)
 	text, isErr := call(t, cs, "send_message", map[string]any{"toTeam": "api", "message": "hi", "timeout": int64(18446744073710)})
@@ -67,6 +68,7 @@ func TestHugeTimeoutRefused(t *testing.T) {
 // team_status, sleep, cancel and reboot for that pair must answer at once,
 // while the slot is still taken.
 func TestStatusNeverWaitsForAProcessSlot(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "  maxProcesses: 1", "web", "api", "db")
 	ctx := context.Background()
 	busy, err := h.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "SLEEP 1h\nslow one", NoWait: true})
@@ -133,6 +135,7 @@ func TestStatusNeverWaitsForAProcessSlot(t *testing.T) {
 // 2, recorded as delivered but never written before a crash, is delivered
 // and answered on its own.
 func TestRecoveryIgnoresForgedHeaderInBody(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		ctx := context.Background()
@@ -212,6 +215,7 @@ func (d *diskFull) attempts() []time.Time {
 // loop), team_status says "store is full", and delivery resumes once writes
 // succeed again.
 func TestStoreFullBacksOffAndResumes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	ctx := context.Background()
 	if r := h.ask("web", "api", "warm up"); r.Status != models.MessageAnswered {
@@ -220,13 +224,12 @@ func TestStoreFullBacksOffAndResumes(t *testing.T) {
 	// Queue while there is room, then fill the disk before the worker
 	// records the delivery.
 	d := injectDiskFull(t, h.store)
-	testAfterEnqueue = func(*Broker, *models.Message) { d.on.Store(true) }
-	t.Cleanup(func() { testAfterEnqueue = nil })
+	h.b.testAfterEnqueue = func(*Broker, *models.Message) { d.on.Store(true) }
 	m, err := h.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "written while full", NoWait: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	testAfterEnqueue = nil
+	h.b.testAfterEnqueue = nil
 	waitFor(t, "three refused delivery attempts", func() bool { return len(d.attempts()) >= 3 })
 	at := d.attempts()
 	for i := 1; i < 3; i++ {

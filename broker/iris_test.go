@@ -15,6 +15,7 @@ import (
 // iris-mcp's clients call the tools with iris's argument names; each call
 // is accepted and means what it meant there.
 func TestIrisClientCallsAccepted(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	cs := h.connect("web", nil)
 	ctx := context.Background()

@@ -14,6 +14,7 @@ import (
 // package hosts. These tests keep it that way.
 
 func TestBrokerDoesNotImportSSH(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
@@ -31,6 +32,7 @@ func TestBrokerDoesNotImportSSH(t *testing.T) {
 }
 
 func TestBrokerNeverAsksIsRemote(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)

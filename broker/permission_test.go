@@ -143,6 +143,7 @@ func checkModes(t *testing.T, h *harness, from, to string) {
 }
 
 func TestPermissionModesLocal(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		checkModes(t, h, "web", "api")
@@ -150,6 +151,7 @@ func TestPermissionModesLocal(t *testing.T) {
 }
 
 func TestPermissionModesRemote(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		srv := sshdtest.Start(t)
 		h := newRemoteHarness(t, be, srv, srv.SSHConfig)
@@ -158,6 +160,7 @@ func TestPermissionModesRemote(t *testing.T) {
 }
 
 func TestPermissionTimeoutDenies(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "  permissionTimeout: 1s", "web", "api")
 		msg, path := h.writeAsk("api", "late.txt")
@@ -176,6 +179,7 @@ func TestPermissionTimeoutDenies(t *testing.T) {
 // An interrupt while a request waits withdraws it: the row says cancelled
 // and a decision after the turn ended is refused, not sent.
 func TestPermissionCancelledWhilePending(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		ctx := context.Background()
@@ -230,6 +234,7 @@ func (h *harness) connectElicit(caller string, handler func(context.Context, *mc
 }
 
 func TestPermissionForward(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		h.setMode("api", "forward")
@@ -297,6 +302,7 @@ func TestPermissionForward(t *testing.T) {
 // The permission_pending tool and the send_message progress notifications
 // show a waiting request.
 func TestPermissionPendingToolAndProgress(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	var mu sync.Mutex
 	var notes []string
@@ -361,6 +367,7 @@ func inMemory(t *testing.T, b *Broker, caller string) mcp.Transport {
 // An old config's permissionPromptTool is ignored with one warning, and a
 // request a previous daemon left pending is expired when the next starts.
 func TestPermissionStartup(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	ctx := context.Background()
 	stale := &models.PermissionRequest{MessageID: 99, SessionID: "s", FromTeam: "web", ToTeam: "api", RequestID: "r", Tool: "Write", Mode: models.PermissionAsk}

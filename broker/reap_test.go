@@ -35,6 +35,7 @@ func claudesFor(t *testing.T, sessionID string) []string {
 // A Claude process left running for a session (its daemon was killed) is
 // stopped before a new one resumes the session: never two at once.
 func TestStaleClaudeReapedBeforeResume(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	r1 := h.ask("web", "api", "first")
 	h.close()
@@ -69,6 +70,7 @@ func TestStaleClaudeReapedBeforeResume(t *testing.T) {
 // When the SSH connection dies mid-turn (as when the daemon is killed), the
 // remote Claude dies with its channel instead of running on.
 func TestRemoteClaudeDiesWithItsConnection(t *testing.T) {
+	t.Parallel()
 	srv := sshdtest.Start(t)
 	h := newRemoteHarness(t, fakeBackend, srv, srv.SSHConfig)
 	// Our own pool, so the test can drop its connection as a killed daemon's
@@ -100,6 +102,7 @@ func TestRemoteClaudeDiesWithItsConnection(t *testing.T) {
 // settled from the session file and answered, never failed and never
 // written to Claude twice.
 func TestConnectionLostMidTurnIsRetried(t *testing.T) {
+	t.Parallel()
 	srv := sshdtest.Start(t)
 	h := newRemoteHarness(t, fakeBackend, srv, srv.SSHConfig)
 	if r := h.ask("web", "api", "warm up"); r.Status != models.MessageAnswered {
@@ -139,6 +142,7 @@ func TestConnectionLostMidTurnIsRetried(t *testing.T) {
 // connection, and the message is kept for a retry, not failed as "did not
 // start the turn within sessionInitTimeout".
 func TestFrozenConnectionReportedAsLost(t *testing.T) {
+	t.Parallel()
 	srv := sshdtest.Start(t)
 	h := newRemoteHarness(t, fakeBackend, srv, srv.SSHConfig)
 	ctx := context.Background()

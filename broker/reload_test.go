@@ -47,6 +47,7 @@ func (h *harness) reloadWith(edit func(c *configs.Config)) ReloadResult {
 // keeps its process, a changed team's pair gets a new one, a removed team's
 // queued message stays queued and is delivered when the team comes back.
 func TestReloadTeams(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api", "db", "old")
 	ctx := context.Background()
 	for _, to := range []string{"api", "db"} {
@@ -105,6 +106,7 @@ func TestReloadTeams(t *testing.T) {
 // A removed team's queued message stays queued and is delivered once the
 // team is configured again.
 func TestReloadRemovedTeamKeepsQueue(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "old")
 	ctx := context.Background()
 	team := h.cfg.Teams["old"]

@@ -73,6 +73,7 @@ teams:
 }
 
 func TestRemoteTeamOverRealSSH(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		srv := sshdtest.Start(t)
 		h := newRemoteHarness(t, be, srv, srv.SSHConfig)
@@ -166,6 +167,7 @@ func TestRemoteTeamOverRealSSH(t *testing.T) {
 }
 
 func TestRemoteHostKeyChangedIsRefused(t *testing.T) {
+	t.Parallel()
 	srv := sshdtest.Start(t)
 	// known_hosts holds another server's key for this host and port.
 	other := sshdtest.Start(t)
@@ -200,6 +202,7 @@ func TestRemoteHostKeyChangedIsRefused(t *testing.T) {
 }
 
 func TestRemoteTeamThroughProxyJump(t *testing.T) {
+	t.Parallel()
 	jump := sshdtest.StartWith(t, sshdtest.Options{JumpOnly: true})
 	target := sshdtest.StartWith(t, sshdtest.Options{Via: jump})
 	h := newRemoteHarness(t, fakeBackend, target, target.SSHConfig)

@@ -112,8 +112,8 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 		}
 		return nil, fmt.Errorf("queue message for %s: %w", req.To, err)
 	}
-	if testAfterEnqueue != nil {
-		testAfterEnqueue(b, m)
+	if b.testAfterEnqueue != nil {
+		b.testAfterEnqueue(b, m)
 	}
 	if req.Accepted != nil {
 		req.Accepted(m.ID)
@@ -171,10 +171,6 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	r.TimedOut = !cur.Status.Final()
 	return r, nil
 }
-
-// testAfterEnqueue, set by tests only, runs between a message's commit and
-// the registration of its waiter.
-var testAfterEnqueue func(b *Broker, m *models.Message)
 
 // Message returns what became of a message.
 func (b *Broker) Message(ctx context.Context, id uint64) (*Reply, error) {

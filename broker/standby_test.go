@@ -92,6 +92,7 @@ func noRequestBefore(tb testing.TB, api *fakeapi.Server, t time.Time) {
 }
 
 func TestStandbyTakenByFirstAskOfNewPairAndReplaced(t *testing.T) {
+	t.Parallel()
 	apiBackends(t, func(t *testing.T, be backend, api func() *fakeapi.Server) {
 		h := newHarness(t, be, "", "web", "api", "db")
 		h.withStandby("api", 1)
@@ -169,6 +170,7 @@ func TestStandbyTakenByFirstAskOfNewPairAndReplaced(t *testing.T) {
 }
 
 func TestStandbyRetiredOnConfigChange(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		h.withStandby("api", 2)
@@ -194,6 +196,7 @@ func TestStandbyRetiredOnConfigChange(t *testing.T) {
 }
 
 func TestStandbyDiesWithBroker(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		h.withStandby("api", 2)
@@ -211,6 +214,7 @@ func TestStandbyDiesWithBroker(t *testing.T) {
 }
 
 func TestStandbyEvictedFirstAndExpiresWhenIdle(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "  maxProcesses: 1", "web", "api")
 		h.withStandby("api", 1)
@@ -237,6 +241,7 @@ func TestStandbyEvictedFirstAndExpiresWhenIdle(t *testing.T) {
 }
 
 func TestStandbyRemoteTeamOverRealSSH(t *testing.T) {
+	t.Parallel()
 	apiBackends(t, func(t *testing.T, be backend, api func() *fakeapi.Server) {
 		srv := sshdtest.Start(t)
 		h := newRemoteHarness(t, be, srv, srv.SSHConfig)
@@ -266,6 +271,7 @@ func TestStandbyRemoteTeamOverRealSSH(t *testing.T) {
 // The lines Claude Code 2.1.332 writes for a /cost run (recorded from the
 // real binary): none of them is a conversation entry.
 func TestTranscriptSkipsLocalCommandLines(t *testing.T) {
+	t.Parallel()
 	file := `{"type":"queue-operation","operation":"enqueue","timestamp":"2026-11-25T23:15:04.264Z","sessionId":"s"}
 {"parentUuid":null,"isSidechain":false,"type":"user","message":{"role":"user","content":"<local-command-caveat>The command below was run directly in Claude Code, not sent to you as a request, and its output goes straight to the user.</local-command-caveat>"},"isMeta":true,"uuid":"a","timestamp":"2026-11-25T23:15:04.611Z"}
 {"parentUuid":"a","isSidechain":false,"type":"user","message":{"role":"user","content":"<command-name>/usage</command-name>\n            <command-message>usage</command-message>\n            <command-args></command-args>"},"uuid":"b","timestamp":"2026-11-25T23:15:04.607Z"}
@@ -282,6 +288,7 @@ func TestTranscriptSkipsLocalCommandLines(t *testing.T) {
 // once it answers web's message, asking web back is the loop it would be for
 // any process of web->api.
 func TestStandbyCredentialFollowsAdoptingPair(t *testing.T) {
+	t.Parallel()
 	h := newAskHarness(t, fakeBackend, nil, "", []string{"web", "api", "db"})
 	h.withStandby("api", 1)
 	sb := h.readyStandby("api", 1)[0]

@@ -16,6 +16,7 @@ import (
 // A process that prints one line over 16 MiB fails the turn with a clear
 // error and is stopped, instead of growing the daemon without bound.
 func TestOverlongStdoutLineFailsTurnAndStopsProcess(t *testing.T) {
+	t.Parallel()
 	script := `printf '{"type":"system","subtype":"init"}\n'; head -c 17000000 /dev/zero | tr '\0' a; exec sleep 600`
 	cl, err := startClaude(context.Background(), local.New(local.Options{}), proc.Spec{Dir: t.TempDir(), Command: "/bin/sh", Args: []string{"-c", script}}, "00000000-0000-4000-8000-000000000000", nil)
 	if err != nil {
@@ -39,6 +40,7 @@ func events(t *testing.T, data []byte, max int) ([]event, error) {
 }
 
 func TestReadEvents(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		in    string

@@ -48,6 +48,7 @@ func call(t *testing.T, cs *mcp.ClientSession, name string, args map[string]any)
 // TestToolSchemas keeps every tool's public contract in testdata/toolsnaps:
 // a change fails until regenerated on purpose with UPDATE_TOOLSNAPS=1.
 func TestToolSchemas(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	cs := h.connect("web", nil)
 	res, err := cs.ListTools(context.Background(), nil)
@@ -96,6 +97,7 @@ func TestToolSchemas(t *testing.T) {
 }
 
 func TestToolErrorsAreActionableResults(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "", "web", "api")
 	cs := h.connect("web", nil)
 	tests := []struct {
@@ -125,6 +127,7 @@ func TestToolErrorsAreActionableResults(t *testing.T) {
 }
 
 func TestToolsEndToEnd(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, func(t *testing.T, be backend) {
 		h := newHarness(t, be, "", "web", "api")
 		var mu sync.Mutex
@@ -204,6 +207,7 @@ func TestToolsEndToEnd(t *testing.T) {
 }
 
 func TestSendMessageFanOut(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fakeBackend, "  maxProcesses: 2", "web", "api", "db", "ops")
 	cs := h.connect("web", nil)
 	text, isErr := call(t, cs, "send_message", map[string]any{"toTeams": []string{"api", "db", "ops", "nope"}, "message": "status report please"})

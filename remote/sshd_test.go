@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -150,12 +149,8 @@ func waitGone(t *testing.T, pid int) {
 func TestSSHDFiles(t *testing.T) {
 	s := sshdtest.Start(t)
 	files := newPool(t).Runner(resolve(t, s, remote.Options{})).Files()
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if home, err := files.Home(t.Context()); err != nil || home != u.HomeDir {
-		t.Errorf("Home = %q, %v; want %q", home, err, u.HomeDir)
+	if home, err := files.Home(t.Context()); err != nil || home != s.Home {
+		t.Errorf("Home = %q, %v; want %q", home, err, s.Home)
 	}
 	path := filepath.Join(t.TempDir(), "session.jsonl")
 	if err := os.WriteFile(path, []byte("line\n"), 0o600); err != nil {

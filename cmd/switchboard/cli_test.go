@@ -31,8 +31,10 @@ func oneErrorLine(t *testing.T, r result, code int, want string) {
 	}
 }
 
-func TestCLI(t *testing.T) {
-	t.Parallel() // its own world: temp dir, socket, daemon
+// TestCLIUsage holds what needs no daemon, in a world of its own, so it runs
+// beside TestCLI's long chain instead of in it.
+func TestCLIUsage(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket
 	w := newWorld(t, "web", "api")
 
 	t.Run("version", func(t *testing.T) {
@@ -51,6 +53,11 @@ func TestCLI(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestCLI(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon
+	w := newWorld(t, "web", "api")
 
 	t.Run("ask", func(t *testing.T) {
 		// From web's directory the asker is web; the answer is written in api's.

@@ -29,6 +29,7 @@ func (w *world) enableDashboard() string {
 // to add where; on, it starts the daemon and prints a URL that opens the
 // page, while the address without the token gets 401.
 func TestDashboardCommand(t *testing.T) {
+	t.Parallel() // its own world: temp dir, socket, daemon, dashboard port
 	w := newWorld(t, "web", "api")
 
 	r := w.run("", "dashboard")

@@ -26,6 +26,13 @@ import (
 // binary is the switchboard executable the tests run, built once.
 var binary string
 
+// quickExit is in the environment of every switchboard the tests start. A
+// -race binary otherwise sleeps a second before it exits (the race runtime's
+// atexit_sleep_ms, default 1000), and the tests run it hundreds of times;
+// races are still reported, as they are found, and still fail the run (exit
+// status 66).
+const quickExit = "GORACE=atexit_sleep_ms=0"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "sbbin")
 	if err != nil {
@@ -41,6 +48,9 @@ func TestMain(m *testing.M) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.Exit(1)
+	}
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", strings.TrimPrefix(quickExit, "GORACE="))
 	}
 	// One throw-away PostgreSQL cluster for the whole binary (started on
 	// the first pgtest.DSN), one database per test.
@@ -101,7 +111,7 @@ func newWorldWith(t *testing.T, claude string, teams ...string) *world {
 		fmt.Fprintf(&y, "  %s:\n    path: %s\n    claudePath: %s\n    description: the %s team\n", team, dir, wrapper, team)
 	}
 	mustWrite(t, w.config, y.String(), 0o600)
-	w.env = append(claudetest.Env(t, w.api), "CLAUDE_CODE_MAX_RETRIES=0")
+	w.env = append(claudetest.Env(t, w.api), "CLAUDE_CODE_MAX_RETRIES=0", quickExit)
 	t.Cleanup(func() {
 		t0 := time.Now()
 		w.stopDaemon()
@@ -165,7 +175,7 @@ func (w *world) runIn(dir string, env []string, stdin string, args ...string) re
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, append([]string{"--config", w.config}, args...)...)
 	cmd.Dir = dir
-	cmd.Env = env
+	cmd.Env = append(env[:len(env):len(env)], quickExit)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

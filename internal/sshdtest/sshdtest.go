@@ -3,6 +3,13 @@
 // file and ssh_config that trust exactly that server. sshd runs as the
 // current user.
 //
+// Sessions get a home of their own (Server.Home) instead of the current
+// user's: HOME in every session and the SFTP start directory. A login shell
+// there reads no ~/.profile or ~/.bashrc, so the developer's dotfiles neither
+// change what the tests see nor cost seconds per remote command (a profile
+// that runs `pyenv init` took 3.5 s for every command each test sends), and
+// nothing a test does over SSH lands in the real home.
+//
 // Launch is the core, for any program (the benchmark harness uses it);
 // Start and StartWith wrap it for tests, which skip only when sshd is not
 // installed.
@@ -75,6 +82,9 @@ type Server struct {
 	HostKey ssh.PublicKey
 	// Dir holds the server's files.
 	Dir string
+	// Home is the remote user's home: $HOME in sessions, and where SFTP
+	// starts (see the package doc). Empty, so no profile runs.
+	Home string
 
 	via     *Server
 	tb      testing.TB // set by StartWith: Restart failures fail the test
@@ -133,7 +143,11 @@ func Launch(ctx context.Context, dir string, o Options) (*Server, error) {
 	}
 	s := &Server{Host: "127.0.0.1", User: u.Username, Dir: dir, via: o.Via,
 		KeyFile: filepath.Join(dir, "id_ed25519"), KnownHosts: filepath.Join(dir, "known_hosts"),
-		SSHConfig: filepath.Join(dir, "ssh_config"), cfgFile: filepath.Join(dir, "sshd_config")}
+		SSHConfig: filepath.Join(dir, "ssh_config"), cfgFile: filepath.Join(dir, "sshd_config"),
+		Home: filepath.Join(dir, "home")}
+	if err := os.MkdirAll(s.Home, 0o700); err != nil {
+		return nil, err
+	}
 
 	hostKeyFile := filepath.Join(dir, "ssh_host_ed25519_key")
 	if s.HostKey, err = writeKey(hostKeyFile); err != nil {
@@ -152,7 +166,7 @@ func Launch(ctx context.Context, dir string, o Options) (*Server, error) {
 	// (see Accepted). DEBUG1 logs the forwards a jump host opens, but it
 	// also sends debug lines into sessions' stderr, so only the jump host
 	// (no sessions) has it.
-	forwarding, subsystem, force, logLevel := "no", "Subsystem sftp "+SFTPServer, "", "VERBOSE"
+	forwarding, subsystem, force, logLevel := "no", "Subsystem sftp "+SFTPServer+" -d "+s.Home, "", "VERBOSE"
 	if o.JumpOnly {
 		forwarding, subsystem, force, logLevel = "local", "", "ForceCommand /bin/false\nPermitTTY no", "DEBUG1"
 	} else if o.AllowTcpForwarding != "" {
@@ -182,10 +196,11 @@ AllowTcpForwarding %s
 AllowAgentForwarding no
 X11Forwarding no
 PrintMotd no
+SetEnv HOME=%s
 LogLevel %s
 %s
 %s
-`, s.Port, hostKeyFile, authKeys, root, s.User, forwarding, logLevel, subsystem, force)
+`, s.Port, hostKeyFile, authKeys, root, s.User, forwarding, s.Home, logLevel, subsystem, force)
 		if err := os.WriteFile(s.cfgFile, []byte(conf), 0o600); err != nil {
 			return nil, err
 		}
