@@ -36,11 +36,13 @@ func pendingInput(c net.Conn) bool {
 		return false
 	}
 	pending := false
-	_ = raw.Read(func(fd uintptr) bool {
+	// Control, not Read: Read takes the descriptor's read lock, which pgx's
+	// background reader may hold, blocked in a read, until the server next
+	// sends something. A peek consumes nothing, so it needs no lock.
+	_ = raw.Control(func(fd uintptr) {
 		var b [1]byte
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		pending = n > 0 || (n == 0 && err == nil) || (err != nil && !errors.Is(err, syscall.EAGAIN))
-		return true // done: never wait for readability
 	})
 	return pending
 }
