@@ -195,7 +195,14 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair, reserve bool) (cl *
 	p.state = models.ProcessIdle
 	p.lastUsed = time.Now()
 	b.setProcessState(sess.SessionID, models.ProcessIdle)
-	go b.watch(p, cl)
+	// In b.wg, so that Close returns only once every watcher has finished
+	// with the broker: its last act is a log line, which must not outlive
+	// the broker's logger (a test's output, for one).
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.watch(p, cl)
+	}()
 	return cl, sess, nil
 }
 
