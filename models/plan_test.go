@@ -46,6 +46,7 @@ func queryPlan(t *testing.T, s *Store, sql string) string {
 // another plan; checked on an empty database (no statistics, as a new
 // daemon's) and on a seeded, analysed one.
 func TestListSessionsTeamSinceUsesIndexes(t *testing.T) {
+	t.Parallel() // seeding thousands of rows takes seconds under -race
 	// The last 5% of seedSessions(2000)'s sessions, as "the last hour" is
 	// of BenchmarkListSessions's 100k.
 	since := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(1900 * time.Second)
@@ -106,6 +107,7 @@ func TestMigrateDropsReplacedIndex(t *testing.T) {
 // 100k sessions. The plan has one sort, the outer one over at most twice
 // the cap.
 func TestListSessionsTeamReadsNewestOnly(t *testing.T) {
+	t.Parallel() // seeding thousands of rows takes seconds under -race
 	check := func(t *testing.T, s *Store) {
 		t.Helper()
 		plan := queryPlan(t, s, listSessionsSQL(s, SessionFilter{Team: "f7", Limit: 50}))

@@ -79,6 +79,7 @@ func recentSQL(t *testing.T, s *Store, f RecentFilter) string {
 // side must be a range scan of a (team, id) index, never a scan of the
 // table nor a sort of every message of the team.
 func TestRecentMessagesUsesIndexes(t *testing.T) {
+	t.Parallel()
 	check := func(t *testing.T, s *Store) {
 		t.Helper()
 		for _, f := range []RecentFilter{{Team: "t3", Limit: 50}, {Team: "t3", Status: MessageAnswered, Limit: 50}} {
@@ -104,16 +105,17 @@ func TestRecentMessagesUsesIndexes(t *testing.T) {
 			t.Skip("seeded plan check runs in the full suite")
 		}
 		s := newStore(t)
-		rows := make([]Message, 5000)
-		for i := range rows {
-			status := MessageAnswered
-			if i%10 == 0 {
-				status = MessageFailed
-			}
-			rows[i] = Message{FromTeam: fmt.Sprintf("t%d", i%7), ToTeam: fmt.Sprintf("t%d", i%11), Text: "q", Status: status}
-		}
+		// One statement: through GORM, 5000 rows took 30 s under -race.
 		db := s.DB().Session(&gorm.Session{Logger: logger.Discard})
-		mustDo(t, db.CreateInBatches(rows, 1000).Error)
+		mustDo(t, db.Exec(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4999)
+			INSERT INTO messages (from_team, to_team, text, status, attempts, created_at, updated_at)
+			SELECT 't' || (i % 7), 't' || (i % 11), 'q', CASE WHEN i % 10 = 0 THEN ? ELSE ? END, 0, ?, ?
+			FROM n`, MessageFailed, MessageAnswered, time.Now(), time.Now()).Error)
+		var n int64
+		mustDo(t, db.Model(&Message{}).Count(&n).Error)
+		if n != 5000 {
+			t.Fatalf("seeded %d messages, want 5000", n)
+		}
 		mustDo(t, db.Exec("ANALYZE").Error)
 		check(t, s)
 	})
