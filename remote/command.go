@@ -106,13 +106,10 @@ func buildCommand(spec proc.Spec) (string, error) {
 	}
 	b.WriteString(` <"$d/in" 5<&- &` + "\n")
 	b.WriteString("pid=$!\n")
-	// Ready, with the program's pid. The program cannot run yet: its
-	// subshell blocks opening the FIFO until the writer below opens it, so
-	// nothing it writes to stderr can land before or inside the marker
-	// line. If stderr is gone (Start gave up and closed the channel), stop
-	// here even where SIGPIPE is ignored.
-	fmt.Fprintf(&b, "printf '%s%%s\\n' \"$pid\" >&2 || { kill -KILL \"$pid\"; rm -rf \"$d\"; exit %d; }\n", readyMarker, exitNoReady)
 	b.WriteString(`exec 4>"$d/in"; rm -rf "$d"` + "\n")
+	// Ready, with the program's pid. If stderr is gone (Start gave up and
+	// closed the channel), stop here even where SIGPIPE is ignored.
+	fmt.Fprintf(&b, "printf '%s%%s\\n' \"$pid\" >&2 || { kill -KILL \"$pid\"; exit %d; }\n", readyMarker, exitNoReady)
 	fmt.Fprintf(&b, `(cat <&5 >&4; exec 4>&- 5<&-; i=0; while kill -0 "$pid" 2>/dev/null; do [ "$i" -ge %d ] && { kill -KILL "$pid"; break; }; sleep 1; i=$((i+1)); done) </dev/null >/dev/null 2>&1 &`+"\n", int(stdinCloseGrace.Seconds()))
 	// Only the watcher holds the channel's stdin and the FIFO now.
 	b.WriteString("exec 4>&- 5<&- 0</dev/null\n")

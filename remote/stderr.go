@@ -47,21 +47,34 @@ func (b *stderrBuf) Write(p []byte) (int, error) {
 		b.pending = append(b.pending, p...)
 		p = nil
 		for !b.started {
+			// The program runs before the script prints the marker, so
+			// its own stderr may come first, even on the marker's line;
+			// the marker itself is one small write, never split by it.
+			if j := bytes.Index(b.pending, []byte(readyMarker)); j >= 0 {
+				k := bytes.IndexByte(b.pending[j:], '\n')
+				if k < 0 {
+					break // the rest of the marker line is still to come
+				}
+				b.appendLocked(b.pending[:j])
+				b.pid, _ = strconv.Atoi(string(b.pending[j+len(readyMarker) : j+k]))
+				b.started = true
+				close(b.ready)
+				b.pending = b.pending[j+k+1:]
+				break
+			}
 			i := bytes.IndexByte(b.pending, '\n')
 			if i < 0 {
-				if len(b.pending) > tailMax { // not a marker; pass it on
-					b.appendLocked(b.pending)
-					b.pending = nil
+				// Not a marker line yet; pass it on, but keep what could
+				// be the start of a marker split across writes.
+				if keep := len(readyMarker) + 24; len(b.pending) > tailMax+keep {
+					b.appendLocked(b.pending[:len(b.pending)-keep])
+					b.pending = append([]byte(nil), b.pending[len(b.pending)-keep:]...)
 				}
 				break
 			}
 			line := string(b.pending[:i])
 			b.pending = b.pending[i+1:]
 			switch {
-			case strings.HasPrefix(line, readyMarker):
-				b.pid, _ = strconv.Atoi(strings.TrimPrefix(line, readyMarker))
-				b.started = true
-				close(b.ready)
 			case line == noDirMarker:
 				b.noDir = true
 			case line == noCmdMarker:
