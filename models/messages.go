@@ -67,10 +67,7 @@ func (s *Store) NextMessage(ctx context.Context, from, to string, now time.Time)
 // it empty.
 func (s *Store) QueueHead(ctx context.Context, from, to string) (head *Message, more bool, err error) {
 	var ms []Message
-	err = s.db.WithContext(ctx).
-		Where("to_team = ? AND from_team = ?", to, from).
-		Where("status IN ?", []MessageStatus{MessageRunning, MessageQueued}).
-		Order("id").Limit(2).Find(&ms).Error
+	err = s.queueHead(ctx, from, to).Find(&ms).Error
 	if err == nil && len(ms) == 0 {
 		err = ErrNotFound
 	}
@@ -78,6 +75,13 @@ func (s *Store) QueueHead(ctx context.Context, from, to string) (head *Message, 
 		return nil, false, fmt.Errorf("next message %s->%s: %w", from, to, notFound(err))
 	}
 	return &ms[0], len(ms) > 1, nil
+}
+
+// queueHead is QueueHead's query: the pair's first two unfinished messages.
+func (s *Store) queueHead(ctx context.Context, from, to string) *gorm.DB {
+	return s.db.WithContext(ctx).Model(&Message{}).
+		Where("to_team = ? AND from_team = ? AND "+unfinishedCond, to, from).
+		Order("id").Limit(2)
 }
 
 // PendingPairs returns every pair for which NextMessage would return a

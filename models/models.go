@@ -71,6 +71,13 @@ const (
 	MessageExpired  MessageStatus = "expired"
 )
 
+// unfinishedCond selects queued and running messages. Queries that must
+// use idx_messages_unfinished (a partial index with this predicate) repeat
+// it word for word, with its literals: SQLite uses a partial index only
+// when the query's WHERE contains the index's terms, and it cannot see
+// through bound parameters.
+const unfinishedCond = "status IN ('queued', 'running')"
+
 // Final reports whether a message in this status will never change again.
 func (s MessageStatus) Final() bool {
 	return s == MessageAnswered || s == MessageFailed || s == MessageExpired

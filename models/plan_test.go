@@ -191,3 +191,47 @@ func TestListSessionsTeamCapSameRows(t *testing.T) {
 		}
 	})
 }
+
+// queueHeadSQL is the SQL QueueHead runs for the pair, with its arguments
+// inlined.
+func queueHeadSQL(s *Store, from, to string) string {
+	return s.DB().ToSQL(func(tx *gorm.DB) *gorm.DB {
+		st := &Store{db: tx}
+		var out []Message
+		return st.queueHead(context.Background(), from, to).Find(&out)
+	})
+}
+
+// A worker reads its pair's queue head before every delivery. Once ANALYZE
+// had seen a long history, SQLite walked idx_messages_from_recent in id
+// order through every message the asking team ever sent (100 ms an ask at
+// 1M messages, BenchmarkMessages) instead of the few unfinished ones. The
+// plan must read only the pair's unfinished messages, from the partial
+// index idx_messages_unfinished or from idx_messages_pair by status (which
+// the planner picks depends on the statistics; either reads a handful of
+// rows), on a new database and on one with a long, analysed history.
+func TestQueueHeadUsesUnfinishedIndex(t *testing.T) {
+	t.Parallel() // seeding thousands of rows takes seconds under -race
+	for _, st := range []MessageStatus{MessageQueued, MessageRunning} {
+		if !strings.Contains(unfinishedCond, "'"+string(st)+"'") {
+			t.Errorf("unfinishedCond %q does not select status %q", unfinishedCond, st)
+		}
+	}
+	check := func(t *testing.T, s *Store) {
+		t.Helper()
+		plan := queryPlan(t, s, queueHeadSQL(s, "f7", "t7"))
+		if !strings.Contains(plan, "INDEX idx_messages_unfinished (to_team=? AND from_team=?)") &&
+			!strings.Contains(plan, "INDEX idx_messages_pair (to_team=? AND from_team=? AND status=?)") {
+			t.Errorf("query plan reads more than the pair's unfinished messages:\n%s", plan)
+		}
+	}
+	t.Run("empty", func(t *testing.T) { check(t, newStore(t)) })
+	t.Run("seeded", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("seeded plan check runs in the full suite")
+		}
+		s := newStore(t)
+		seedMessages(t, s, 20_000)
+		check(t, s)
+	})
+}
