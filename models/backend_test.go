@@ -11,7 +11,11 @@ import (
 
 // One PostgreSQL cluster serves every test of the package; each test gets
 // its own database.
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	removeSeedTemplates()
+	os.Exit(code)
+}
 
 // backend is one database engine the store suite runs against.
 type backend struct {

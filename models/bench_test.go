@@ -3,6 +3,9 @@ package models
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,5 +173,185 @@ func BenchmarkWarmAskStatements(b *testing.B) {
 		if _, _, err := s.CompleteMessage(ctx, next.ID, MessageAnswered, "JWT", "", time.Now(), time.Second); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// messageSizes are the message counts the message benchmarks run at: a
+// store a year of asks has filled, and ten times that.
+var messageSizes = []int{100_000, 1_000_000}
+
+// seedMessages writes n final messages into s in one statement: message i
+// is from f<i%seedTeams> to t<i%20>, created i seconds after a fixed base,
+// answered, one in a hundred failed; then it analyses the table.
+func seedMessages(b testing.TB, s *Store, n int) {
+	b.Helper()
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	db := s.DB().Session(&gorm.Session{Logger: logger.Discard})
+	// Building the indexes after the rows, by sorting, is many times faster
+	// than updating them row by row; migrate builds them again.
+	var indexes []string
+	if err := db.Raw("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' AND sql IS NOT NULL").Scan(&indexes).Error; err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range indexes {
+		if err := db.Exec("DROP INDEX " + name).Error; err != nil {
+			b.Fatal(err)
+		}
+	}
+	err := db.Exec(`
+		WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?)
+		INSERT INTO messages (from_team, to_team, session_id, text, status, answer, error, attempts,
+			async, created_at, updated_at, not_before, expires_at, delivered_at, finished_at, duration_ms, nonce)
+		SELECT 'f' || (i % ?), 't' || (i % 20), 's' || (i % ?), 'how does auth work? #' || i,
+			CASE WHEN i % 100 = 0 THEN 'failed' ELSE 'answered' END, 'JWT, see auth/jwt.go', '', 1,
+			false, datetime(?, '+' || i || ' seconds'), datetime(?, '+' || i || ' seconds'), ?, ?,
+			datetime(?, '+' || i || ' seconds'), datetime(?, '+' || i || ' seconds'), 40, 'n' || i
+		FROM seq`, n, seedTeams, seedTeams, base, base, base, time.Time{}, base, base).Error
+	if err != nil {
+		b.Fatalf("seed %d messages: %v", n, err)
+	}
+	if err := s.migrate(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	// Statistics for the planner, and the seed's write-ahead log folded
+	// into the database file, as a long-lived store has them: otherwise the
+	// first timed write pays for copying a year of messages.
+	for _, q := range []string{"ANALYZE", "PRAGMA wal_checkpoint(TRUNCATE)"} {
+		if err := s.DB().Exec(q).Error; err != nil {
+			b.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// seedTemplates holds one seeded database file per message count, made
+// once per test binary, so that -count 3 seeds a million messages once and
+// each run copies the file.
+var seedTemplates struct {
+	sync.Mutex
+	dir   string
+	files map[int]string
+}
+
+// messagesStore opens a store in b.TempDir() holding what seedMessages(n)
+// writes.
+func messagesStore(b *testing.B, n int) *Store {
+	b.Helper()
+	seedTemplates.Lock()
+	defer seedTemplates.Unlock()
+	src, ok := seedTemplates.files[n]
+	if !ok {
+		if seedTemplates.dir == "" {
+			dir, err := os.MkdirTemp("", "switchboard-bench-")
+			if err != nil {
+				b.Fatal(err)
+			}
+			seedTemplates.dir, seedTemplates.files = dir, map[int]string{}
+		}
+		src = filepath.Join(seedTemplates.dir, fmt.Sprintf("messages-%d.db", n))
+		s, err := Open(context.Background(), Options{Path: src})
+		if err != nil {
+			b.Fatal(err)
+		}
+		seedMessages(b, s, n)
+		// Closing the last connection folds the log into the file and
+		// removes it: the file alone is the database.
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		seedTemplates.files[n] = src
+	}
+	dst := filepath.Join(b.TempDir(), "switchboard.db")
+	data, err := os.ReadFile(src)
+	if err == nil {
+		err = os.WriteFile(dst, data, 0o600)
+	}
+	if err != nil {
+		b.Fatalf("copy seeded store: %v", err)
+	}
+	return openWith(b, Options{Path: dst, SkipQuickCheck: true})
+}
+
+// removeSeedTemplates deletes what messagesStore made; TestMain calls it.
+func removeSeedTemplates() {
+	if seedTemplates.dir != "" {
+		os.RemoveAll(seedTemplates.dir)
+	}
+}
+
+// BenchmarkMessages runs the message operations of the broker, the CLI and
+// the dashboard on stores holding 100k and 1M answered messages, so that
+// cost growth with the history shows.
+func BenchmarkMessages(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range messageSizes {
+		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) {
+			s := messagesStore(b, n)
+			sess, _, err := s.GetOrCreateSession(ctx, "f7", "t7")
+			if err != nil {
+				b.Fatal(err)
+			}
+			ops := []struct {
+				name string
+				op   func(i int) error
+			}{
+				{"WarmAskStatements", func(int) error {
+					m := &Message{FromTeam: "f7", ToTeam: "t7", Text: "how does auth work?"}
+					if err := s.EnqueueMessage(ctx, m); err != nil {
+						return err
+					}
+					next, _, err := s.QueueHead(ctx, "f7", "t7")
+					if err != nil {
+						return err
+					}
+					if err := s.BeginTurn(ctx, next.ID, sess.SessionID, time.Now()); err != nil {
+						return err
+					}
+					if _, err := s.EndTurn(ctx, sess.SessionID, time.Now()); err != nil {
+						return err
+					}
+					_, _, err = s.CompleteMessage(ctx, next.ID, MessageAnswered, "JWT", "", time.Now(), time.Second)
+					return err
+				}},
+				{"MessageByID", func(i int) error {
+					_, err := s.MessageByID(ctx, uint64(1+(i*7919)%n))
+					return err
+				}},
+				{"ListMessages pair", func(int) error {
+					_, err := s.ListMessages(ctx, MessageFilter{FromTeam: "f7", ToTeam: "t7", Limit: 10})
+					return err
+				}},
+				{"RecentMessages", func(int) error {
+					_, err := s.RecentMessages(ctx, RecentFilter{})
+					return err
+				}},
+				{"RecentMessages team", func(int) error {
+					_, err := s.RecentMessages(ctx, RecentFilter{Team: "t7"})
+					return err
+				}},
+				{"QueueDepths", func(int) error {
+					_, err := s.QueueDepths(ctx)
+					return err
+				}},
+				{"PendingPairs", func(int) error {
+					_, err := s.PendingPairs(ctx, time.Now())
+					return err
+				}},
+				{"MessageCounts team", func(int) error {
+					_, err := s.MessageCounts(ctx, "t7")
+					return err
+				}},
+			}
+			for _, tt := range ops {
+				b.Run(tt.name, func(b *testing.B) {
+					i := 0
+					for b.Loop() {
+						if err := tt.op(i); err != nil {
+							b.Fatal(err)
+						}
+						i++
+					}
+				})
+			}
+		})
 	}
 }
