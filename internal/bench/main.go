@@ -205,7 +205,7 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 		{"load", "20 teams at once", 4 * time.Minute, func(ctx context.Context) error { return rep.load(ctx, w, b) }},
 		{"load-daemon", "20 teams at once through the daemon", 4 * time.Minute, func(ctx context.Context) error { return rep.loadDaemon(ctx, w, prodCfg, d) }},
 		{"mem-live", "memory with 20 live processes", 2 * time.Minute, func(ctx context.Context) error { return rep.memLive(ctx, w, prodCfg, cl, d) }},
-		{"mem-seeded", "memory with 10,000 sessions", 2 * time.Minute, func(ctx context.Context) error { return rep.memSeeded(ctx, w, prodLocal) }},
+		{"mem-seeded", "memory with 100,000 sessions", 2 * time.Minute, func(ctx context.Context) error { return rep.memSeeded(ctx, w, prodLocal) }},
 		{"store", "store benchmarks", 5 * time.Minute, func(ctx context.Context) error { return rep.store(ctx, moduleRoot) }},
 		{"fleet", "Postgres store and a second broker", 3 * time.Minute, func(ctx context.Context) error { return rep.fleet(ctx, w) }},
 	}

@@ -459,7 +459,7 @@ func children(pid int) []int {
 	return out
 }
 
-const seededSessions = 10_000
+const seededSessions = 100_000
 
 func (r *report) memSeeded(ctx context.Context, w *world, teams []teamSpec) error {
 	cfgPath, err := w.config("seeded", teams)
