@@ -196,7 +196,7 @@ func (s *Store) Shared() bool { return s.dsn != "" }
 func (s *Store) CheckSchema(ctx context.Context) error {
 	m := s.db.WithContext(ctx).Migrator()
 	var missing []string
-	for _, t := range []any{&Session{}, &Message{}, &PermissionRequest{}, &BrokerRecord{}, &Lease{}} {
+	for _, t := range []any{&Session{}, &Message{}, &PermissionRequest{}, &BrokerRecord{}, &Lease{}, &MessageTotal{}} {
 		if !m.HasTable(t) {
 			stmt := &gorm.Statement{DB: s.db}
 			if err := stmt.Parse(t); err != nil {
@@ -215,6 +215,13 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 		if n == 0 {
 			missing = append(missing, "trigger switchboard_notify on messages")
 		}
+	}
+	var totals bool
+	if err := s.db.WithContext(ctx).Raw(totalsInstalled[s.Shared()]).Scan(&totals).Error; err != nil {
+		return fmt.Errorf("check schema: %w", err)
+	}
+	if !totals {
+		missing = append(missing, "the message_totals triggers on messages")
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("check schema: missing %s (restart a broker of this version to migrate it)", strings.Join(missing, ", "))

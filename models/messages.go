@@ -24,7 +24,7 @@ func (s *Store) EnqueueMessage(ctx context.Context, m *Message) error {
 	}
 	now := s.db.NowFunc()
 	m.ID = 0
-	m.Status = MessageQueued
+	m.Status = MessageQueued // message_totals counts it when it turns final (totals.go)
 	m.CreatedAt = now
 	m.UpdatedAt = now
 	if m.NotBefore.IsZero() {
@@ -272,27 +272,6 @@ func (s *Store) ListMessages(ctx context.Context, f MessageFilter) ([]Message, e
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
 	return out, nil
-}
-
-// MessageCounts counts the messages sent to team by status; an empty team
-// counts every message.
-func (s *Store) MessageCounts(ctx context.Context, team string) (map[MessageStatus]int64, error) {
-	q := s.db.WithContext(ctx).Model(&Message{})
-	if team != "" {
-		q = q.Where("to_team = ?", team)
-	}
-	var rows []struct {
-		Grp string
-		N   int64
-	}
-	if err := q.Select("status AS grp, COUNT(*) AS n").Group("status").Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("message counts for %q: %w", team, err)
-	}
-	counts := make(map[MessageStatus]int64, len(rows))
-	for _, r := range rows {
-		counts[MessageStatus(r.Grp)] = r.N
-	}
-	return counts, nil
 }
 
 // newNonce returns 16 random hex digits for Message.Nonce.

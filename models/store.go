@@ -210,14 +210,14 @@ const migrateLock = 0x5377_6974_6368 // "Switch"
 
 func (s *Store) migrate(ctx context.Context) error {
 	if !s.Shared() {
-		return migrateIn(s.db.WithContext(ctx))
+		return migrateIn(s.db.WithContext(ctx), false)
 	}
 	// Postgres DDL is transactional: the lock holds until commit.
 	return s.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrateLock).Error; err != nil {
 			return fmt.Errorf("migrate schema: lock: %w", err)
 		}
-		if err := migrateIn(tx); err != nil {
+		if err := migrateIn(tx, true); err != nil {
 			return err
 		}
 		var current bool
@@ -236,7 +236,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
-func migrateIn(db *gorm.DB) error {
+func migrateIn(db *gorm.DB, postgres bool) error {
 	if err := db.AutoMigrate(&Session{}, &Message{}, &PermissionRequest{}, &BrokerRecord{}, &Lease{}); err != nil {
 		return fmt.Errorf("migrate schema: %w", err)
 	}
@@ -277,7 +277,7 @@ func migrateIn(db *gorm.DB) error {
 			return fmt.Errorf("migrate schema: %s: %w", ddl, err)
 		}
 	}
-	return nil
+	return migrateTotals(db, postgres)
 }
 
 // Close closes the database.
