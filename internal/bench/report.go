@@ -385,8 +385,9 @@ func ratioQ(sub, base samples, q float64) string {
 	return fmt.Sprintf("%.2f×", float64(sub.quantile(q))/float64(base.quantile(q)))
 }
 
-// storeTable shows each store operation at 10,000 and 100,000 sessions and
-// how its cost grows with the table.
+// storeTable shows each store operation at two store sizes, sessions
+// (10,000 and 100,000) and messages (100,000 and 1,000,000), and how its
+// cost grows with the table.
 func storeTable(b *strings.Builder, lines []benchLine) {
 	if len(lines) == 0 {
 		return
@@ -394,41 +395,56 @@ func storeTable(b *strings.Builder, lines []benchLine) {
 	type key struct{ op, size string }
 	ns := map[key][]float64{}
 	allocs := map[key]float64{}
-	var ops []string
+	ops := map[string][]string{} // dimension ("" for none) -> ops in order
 	seen := map[string]bool{}
 	for _, l := range lines {
-		op, size := l.name, ""
-		if i := strings.Index(l.name, "/sessions="); i >= 0 {
-			rest := l.name[i+len("/sessions="):]
-			size, op = rest, l.name[:i]
-			if j := strings.IndexByte(rest, '/'); j >= 0 {
-				size, op = rest[:j], l.name[:i]+" "+rest[j+1:]
+		op, dim, size := l.name, "", ""
+		for _, d := range []string{"sessions", "messages"} {
+			i := strings.Index(l.name, "/"+d+"=")
+			if i < 0 {
+				continue
 			}
+			rest := l.name[i+len(d)+2:]
+			dim, size, op = d, rest, l.name[:i]
+			if j := strings.IndexByte(rest, '/'); j >= 0 {
+				size, op = rest[:j], l.name[:i]+" "+strings.ReplaceAll(rest[j+1:], "_", " ")
+			}
+			op = strings.TrimPrefix(op, "Messages ")
 		}
-		k := key{op, size}
+		k := key{dim + "/" + op, size}
 		ns[k] = append(ns[k], l.nsOp)
 		allocs[k] = l.allocsOp
-		if !seen[op] {
-			seen[op] = true
-			ops = append(ops, op)
+		if !seen[k.op] {
+			seen[k.op] = true
+			ops[dim] = append(ops[dim], op)
 		}
 	}
-	fmt.Fprintf(b, "Store operations (`go test -bench . -benchmem -count 3 ./models/`, SQLite in WAL mode on disk; sessions spread over 500 asking teams; ")
-	fmt.Fprintf(b, "median of 3 runs, min–max in brackets; every list returns up to 50 rows):\n\n")
+	fmt.Fprintf(b, "Store operations (`go test -bench . -benchmem -count 3 ./models/`, SQLite in WAL mode on disk; median of 3 runs, min–max in brackets).\n\n")
+	growth := func(small, large []float64) string {
+		if len(small) == 0 || len(large) == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f×", medianOf(large)/medianOf(small))
+	}
+	fmt.Fprintf(b, "By sessions (spread over 500 asking teams; every list returns up to 50 rows):\n\n")
 	fmt.Fprintf(b, "| operation | 10,000 sessions | 100,000 sessions | growth for 10× the rows |\n|---|---|---|---|\n")
-	for _, op := range ops {
-		small, large := ns[key{op, "10000"}], ns[key{op, "100000"}]
-		if small == nil && large == nil {
-			fmt.Fprintf(b, "| %s | %s (%.0f allocs) | | |\n", op, nsRange(ns[key{op, ""}]), allocs[key{op, ""}])
-			continue
-		}
-		growth := "–"
-		if len(small) > 0 && len(large) > 0 {
-			growth = fmt.Sprintf("%.2f×", medianOf(large)/medianOf(small))
-		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", op, nsRange(small), nsRange(large), growth)
+	for _, op := range ops["sessions"] {
+		small, large := ns[key{"sessions/" + op, "10000"}], ns[key{"sessions/" + op, "100000"}]
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", op, nsRange(small), nsRange(large), growth(small, large))
 	}
-	b.WriteString("\nFilters: recent = newest first; team = one asking team; to = one answering team; status = sessions in error; since-1h = used in the last hour; team-since-1h = both.\n")
+	for _, op := range ops[""] {
+		fmt.Fprintf(b, "| %s (empty store) | %s (%.0f allocs) | | |\n", op, nsRange(ns[key{"/" + op, ""}]), allocs[key{"/" + op, ""}])
+	}
+	b.WriteString("\nFilters: recent = newest first; team = one asking team; to = one answering team; status = sessions in error; since-1h = used in the last hour; team-since-1h = both.\n\n")
+	if len(ops["messages"]) > 0 {
+		fmt.Fprintf(b, "By messages (answered messages from 500 asking teams to 20 teams, as a long history leaves them; the warm ask's statements run on one of its pairs):\n\n")
+		fmt.Fprintf(b, "| operation | 100,000 messages | 1,000,000 messages | growth for 10× the rows |\n|---|---|---|---|\n")
+		for _, op := range ops["messages"] {
+			small, large := ns[key{"messages/" + op, "100000"}], ns[key{"messages/" + op, "1000000"}]
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", op, nsRange(small), nsRange(large), growth(small, large))
+		}
+		b.WriteString("\nMessageCounts team is team_status's count of a team's messages by status; RecentMessages is the dashboard's list (newest 100, of a team or of all); ListMessages pair is `sessions show`; QueueDepths and PendingPairs are what the dashboard and a starting broker read.\n")
+	}
 }
 
 func medianOf(v []float64) float64 {

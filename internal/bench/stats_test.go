@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,6 +53,29 @@ func TestMS(t *testing.T) {
 	} {
 		if got := ms(d); got != want {
 			t.Errorf("ms(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// The store section has one table per size dimension, each operation with
+// its two sizes and growth, and the empty-store benchmarks on their own.
+func TestStoreTableGroupsBySize(t *testing.T) {
+	out := parseBench(`
+BenchmarkListSessions/sessions=10000/team-2         100  1000000 ns/op  10 B/op  5 allocs/op
+BenchmarkListSessions/sessions=100000/team-2        100  1500000 ns/op  10 B/op  5 allocs/op
+BenchmarkWarmAskStatements-2                        100  2000000 ns/op  10 B/op  1121 allocs/op
+BenchmarkMessages/messages=100000/MessageCounts_team-2   100  200000 ns/op
+BenchmarkMessages/messages=1000000/MessageCounts_team-2  100  400000 ns/op
+`)
+	var b strings.Builder
+	storeTable(&b, out)
+	for _, want := range []string{
+		"| ListSessions team | 1.00 ms (1.00 ms–1.00 ms) | 1.50 ms (1.50 ms–1.50 ms) | 1.50× |",
+		"| WarmAskStatements (empty store) | 2.00 ms (2.00 ms–2.00 ms) (1121 allocs) | | |",
+		"| MessageCounts team | 200 µs (200 µs–200 µs) | 400 µs (400 µs–400 µs) | 2.00× |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("store section lacks %q:\n%s", want, b.String())
 		}
 	}
 }
