@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/google/uuid"
@@ -341,12 +342,11 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	for _, r := range rows {
 		st.SessionsByProcessState[ProcessState(r.Grp)] = r.N
 	}
-	rows = rows[:0]
-	if err := db.Model(&Message{}).Select("status AS grp, COUNT(*) AS n").Group("status").Scan(&rows).Error; err != nil {
-		return Stats{}, fmt.Errorf("stats: count messages by status: %w", err)
+	// From the totals, not a count of every message ever sent.
+	msgs, err := s.MessageCounts(ctx, "")
+	if err != nil {
+		return Stats{}, fmt.Errorf("stats: %w", err)
 	}
-	for _, r := range rows {
-		st.MessagesByStatus[MessageStatus(r.Grp)] = r.N
-	}
+	maps.Copy(st.MessagesByStatus, msgs)
 	return st, nil
 }
