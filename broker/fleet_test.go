@@ -135,6 +135,22 @@ func (m *fleetMember) claudes() int {
 	return n
 }
 
+// sendRunning sends text from web to api without waiting, and returns once
+// the broker has written it to api's Claude: a turn in progress.
+func (m *fleetMember) sendRunning(t *testing.T, text string) *Reply {
+	t.Helper()
+	ctx := context.Background()
+	r, err := m.b.Send(ctx, SendRequest{From: "web", To: "api", Text: text, NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the message to be delivered", func() bool {
+		msg, _ := m.b.Message(ctx, r.MessageID)
+		return msg.Status == models.MessageRunning && msg.Delivered != nil
+	})
+	return r
+}
+
 // logged reports whether the broker logged msg.
 func (m *fleetMember) logged(msg string) bool {
 	for _, r := range m.logs.Records(time.Time{}, slog.LevelDebug, 0) {
@@ -313,14 +329,7 @@ func TestFleetDeadBrokersPairPassesOverAfterLease(t *testing.T) {
 	// from both machines).
 	a := f.start("laptop", "web", "api")
 	ctx := context.Background()
-	first, err := a.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "SLEEP 60s\nfirst", NoWait: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "laptop to deliver the first message", func() bool {
-		m, _ := a.b.Message(ctx, first.MessageID)
-		return m.Status == models.MessageRunning && m.Delivered != nil
-	})
+	first := a.sendRunning(t, "SLEEP 60s\nfirst")
 	b := f.start("desk", "web", "api")
 	var later []uint64
 	for i := range 3 {
@@ -515,14 +524,7 @@ func TestFleetBrokerCutOffFromStoreStopsItsTurnBeforeTakeover(t *testing.T) {
 	f := newFleet(t)
 	a := f.start("laptop", "web", "api")
 	ctx := context.Background()
-	first, err := a.b.Send(ctx, SendRequest{From: "web", To: "api", Text: "SLEEP 60s\nfirst", NoWait: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "laptop to deliver the first message", func() bool {
-		m, _ := a.b.Message(ctx, first.MessageID)
-		return m.Status == models.MessageRunning && m.Delivered != nil
-	})
+	first := a.sendRunning(t, "SLEEP 60s\nfirst")
 	b := f.start("desk", "web", "api")
 	// laptop can no longer renew its lease: it must stop its claude before
 	// the lease expires and desk takes the session over.

@@ -53,6 +53,17 @@ func (w *world) joinFleet(dsn, name string) {
 	mustWrite(w.t, w.config, y, 0o600)
 }
 
+// twoBrokers makes two worlds whose teams run claude: A with teamsA and B
+// with teamsB, brokers named laptop and workstation of the fleet in the
+// Postgres database dsn. Their daemons are not started.
+func twoBrokers(t *testing.T, dsn, claude string, teamsA, teamsB []string) (a, b *world) {
+	t.Helper()
+	a, b = newWorldWith(t, claude, teamsA...), newWorldWith(t, claude, teamsB...)
+	a.joinFleet(dsn, "laptop")
+	b.joinFleet(dsn, "workstation")
+	return a, b
+}
+
 // startDaemon starts w's daemon as a user's first command does, and returns
 // its pid.
 func (w *world) startDaemon() int {
@@ -262,10 +273,7 @@ func TestFleetManyMessagesInPairOrder(t *testing.T) {
 	t.Parallel() // its own worlds, database and daemons
 	dsn := pgtest.DSN(t)
 	claude := fakeclaudebin.Build(t) // 100 turns: the fake answers as the real one does, in milliseconds
-	a := newWorldWith(t, claude, "web", "alpha")
-	b := newWorldWith(t, claude, "ops", "beta")
-	a.joinFleet(dsn, "laptop")
-	b.joinFleet(dsn, "workstation")
+	a, b := twoBrokers(t, dsn, claude, []string{"web", "alpha"}, []string{"ops", "beta"})
 	a.startDaemon()
 	b.startDaemon()
 
@@ -450,12 +458,9 @@ func TestFleetRemoteTeamTakenOverAfterOwnerKilled(t *testing.T) {
 	needsRealClaude(t)
 	dsn := pgtest.DSN(t)
 	h := newHost(t)
-	a := newWorld(t, "web")
-	b := newWorld(t, "web")
+	a, b := twoBrokers(t, dsn, worldClaude(t), []string{"web"}, []string{"web"})
 	h.addTeam(a, "far")
 	h.addTeam(b, "far")
-	a.joinFleet(dsn, "laptop")
-	b.joinFleet(dsn, "workstation")
 
 	// The turn B is killed in: Claude is still streaming its answer.
 	var slow atomic.Int32
@@ -627,10 +632,7 @@ func TestFleetReloadedTeamReachableFromOtherDaemon(t *testing.T) {
 	t.Parallel() // its own worlds, database and daemons
 	dsn := pgtest.DSN(t)
 	claude := fakeclaudebin.Build(t)
-	a := newWorldWith(t, claude, "web")
-	b := newWorldWith(t, claude, "api")
-	a.joinFleet(dsn, "laptop")
-	b.joinFleet(dsn, "workstation")
+	a, b := twoBrokers(t, dsn, claude, []string{"web"}, []string{"api"})
 	b.startDaemon()
 	sess := a.proxy("web", nil)
 	ctx := context.Background()
@@ -673,12 +675,9 @@ func TestFleetSharedRemoteTeamOneDeliverer(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	claude := fakeclaudebin.Build(t) // 30 turns: the fake answers as the real one does, in milliseconds
 	h := newHostWith(t, claude)
-	a := newWorldWith(t, claude, "web")
-	b := newWorldWith(t, claude, "web")
+	a, b := twoBrokers(t, dsn, claude, []string{"web"}, []string{"web"})
 	h.addTeam(a, "far")
 	h.addTeam(b, "far")
-	a.joinFleet(dsn, "laptop")
-	b.joinFleet(dsn, "workstation")
 	a.startDaemon()
 	b.startDaemon()
 	sessions := map[string]*mcp.ClientSession{"laptop": a.proxy("web", nil), "workstation": b.proxy("web", nil)}
@@ -809,12 +808,9 @@ func TestFleetRemoteTeamPassesOnCleanStop(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	claude := fakeclaudebin.Build(t)
 	h := newHostWith(t, claude)
-	a := newWorldWith(t, claude, "web")
-	b := newWorldWith(t, claude, "web")
+	a, b := twoBrokers(t, dsn, claude, []string{"web"}, []string{"web"})
 	h.addTeam(a, "far")
 	h.addTeam(b, "far")
-	a.joinFleet(dsn, "laptop")
-	b.joinFleet(dsn, "workstation")
 	b.startDaemon()
 	bs := b.proxy("web", nil)
 	ctx := context.Background()
@@ -912,10 +908,7 @@ func TestFleetSurvivesCutDatabaseConnections(t *testing.T) {
 	t.Parallel() // its own worlds, database and daemons
 	dsn := pgtest.DSN(t)
 	claude := fakeclaudebin.Build(t)
-	a := newWorldWith(t, claude, "web")
-	b := newWorldWith(t, claude, "api")
-	a.joinFleet(dsn, "laptop")
-	b.joinFleet(dsn, "workstation")
+	a, b := twoBrokers(t, dsn, claude, []string{"web"}, []string{"api"})
 	b.startDaemon()
 	sess := a.proxy("web", nil)
 	ctx := context.Background()
