@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/switchboard-mcp/switchboard/internal/hoptrace"
 )
 
 // maxLine bounds one JSON-RPC line in either direction, as the MCP SDK does.
@@ -71,6 +73,7 @@ func Proxy(ctx context.Context, opts ProxyOptions) error {
 		for {
 			line, err := readLine(br, maxLine)
 			if len(bytes.TrimSpace(line)) > 0 {
+				hoptrace.Here(hoptrace.ProxyIn)
 				select {
 				case lines <- line:
 				case <-ctx.Done():
@@ -203,6 +206,7 @@ func (p *proxy) forward(ctx context.Context, line []byte) {
 			}
 		}
 		p.mu.Unlock()
+		hoptrace.Here(hoptrace.ProxyFwd)
 		if err := writeLine(l.conn, line); err != nil {
 			// The reader notices the closed conn and answers the request.
 			p.log.Warn("write to the switchboard daemon", "err", err)
@@ -336,8 +340,12 @@ func (p *proxy) read(l *link) {
 	var cause error
 	for {
 		line, err := readLine(br, maxLine)
-		if len(bytes.TrimSpace(line)) > 0 && !p.swallow(l, line) {
-			p.writeOut(line)
+		if len(bytes.TrimSpace(line)) > 0 {
+			hoptrace.Here(hoptrace.ProxyBack)
+			if !p.swallow(l, line) {
+				hoptrace.Here(hoptrace.ProxyOut)
+				p.writeOut(line)
+			}
 		}
 		if err != nil {
 			cause = err

@@ -23,6 +23,7 @@ type report struct {
 	facts   [][2]string
 
 	warmLocalArms, warmSSHArms []*arm
+	warmLocalOwn, warmSSHOwn   []*ownArm
 	coldLocalBase, coldLocal   *arm
 	coldSSHBase                *arm
 	coldNewConn, coldOpenConn  *arm // in process
@@ -210,6 +211,21 @@ func (r *report) markdown() string {
   during the 20-teams rounds (section 3): the binary writes one while SWITCHBOARD_CPUPROFILE is set, between SIGUSR1
   and SIGUSR2. Each sample is counted in the hop of its leaf-most recognisable frame (store, SSH, JSON, MCP, syscalls,
   GC, scheduler, broker, daemon).
+- **Own time.** The broker times Claude's turn from writing the stream-json user line to Claude's stdin until it has read
+  the turn's `+"`result`"+` line (broker/claude.go, the reply's `+"`duration`"+`): the same start and end points as the floor, which
+  times its own write of the same kind of line until its read of the result. switchboard's own time per ask is the
+  latency minus that turn, so Claude's spread of tens of milliseconds drops out of it. The reply's `+"`duration`"+` is in
+  whole milliseconds (truncated), so the harness takes the same interval from the hop marks (below) at microsecond
+  resolution, and shows how the two differ. Caveats: Claude's turn inside switchboard is not the floor's process (its
+  flags differ, and the broker's user line carries a header of about 80 bytes), so the table shows Claude's turn in
+  switchboard's process beside the floor; what the broker does on assistant events during the turn (progress relay)
+  counts as Claude's time; over SSH the floor's turn includes the OpenSSH client process and the broker's the in-process
+  x/crypto/ssh channel. Ratio B = (floor median + own-time median) / floor median is what switchboard would measure if
+  Claude's turn in its process took as long as the floor's.
+- **Hop marks.** Each switchboard process records the wall-clock time at which an ask passes each hop
+  (internal/hoptrace, on while SWITCHBOARD_HOPS is set; about 20 marks per ask, a clock read and an append each). The
+  harness collects them (SIGUSR2) after each warm phase and gives each mark to the sample whose window holds it: the
+  harness asks one question at a time.
 - **Standby.** Section 2b runs its own daemon, so that its standby processes (which count against maxProcesses and
   run ahead of need) stay out of every other phase's process counts and memory.
 - **Start timeouts raised.** Every config the harness writes sets spawnTimeout and sessionInitTimeout to %s
@@ -228,7 +244,14 @@ func (r *report) markdown() string {
 	p("The floor writes the same stream-json user line straight into an already running `claude -p --input-format stream-json` ")
 	p("process and reads until its `result` line: nothing can be faster than that.\n\n")
 	comparisonTable(&b, "Local", r.warmLocalArms)
+	if len(r.warmLocalArms) > 0 {
+		ownTable(&b, "Local", r.warmLocalArms[0], r.warmLocalOwn)
+	}
 	comparisonTable(&b, "Over SSH", r.warmSSHArms)
+	if len(r.warmSSHArms) > 0 {
+		ownTable(&b, "Over SSH", r.warmSSHArms[0], r.warmSSHOwn)
+	}
+	hopTable(&b, append(append([]*ownArm(nil), r.warmLocalOwn...), r.warmSSHOwn...))
 	r.writeFlags(&b)
 	r.writeHot(&b)
 
