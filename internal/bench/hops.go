@@ -199,6 +199,23 @@ func skewRange(s samples, n int) string {
 	return fmt.Sprintf("%s–%s (%d of %d samples)", msf(s.quantile(0)), msf(s.quantile(1)), len(s), n)
 }
 
+// num is a duration in milliseconds with two decimals, without the unit.
+func num(d time.Duration) string {
+	return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond))
+}
+
+// mean is the arithmetic mean; 0 for no samples.
+func (s samples) mean() time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	return sum / time.Duration(len(s))
+}
+
 // msf is a duration in milliseconds with two decimals.
 func msf(d time.Duration) string {
 	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
@@ -221,8 +238,8 @@ func hopTable(b *strings.Builder, arms []*ownArm) {
 	b.WriteString("(the `switchboard mcp` proxy, the daemon, the in-process broker) records the wall-clock time at which an ask passes ")
 	b.WriteString("each hop (internal/hoptrace, on while SWITCHBOARD_HOPS is set: a clock read and an append per hop, about 20 per ask); ")
 	b.WriteString("the MCP client's own call and return bound each sample. A hop's time is its mark minus the mark before it; ")
-	b.WriteString("median (p10–p90) over the samples whose every hop was marked. Medians of hops do not add up to the median of ")
-	b.WriteString("the whole; the last rows give the whole.\n\n| hop (time since the previous one) |")
+	b.WriteString("median (p10–p90) and mean over the samples whose every hop was marked, in ms. The hops are contiguous, so their means ")
+	b.WriteString("add up to the mean latency (medians do not add up); the last rows give the whole.\n\n| hop (time since the previous one) |")
 	for _, o := range cols {
 		fmt.Fprintf(b, " %s (n=%d) |", o.name, o.res.complete)
 	}
@@ -239,17 +256,18 @@ func hopTable(b *strings.Builder, arms []*ownArm) {
 				b.WriteString(" – |")
 				continue
 			}
-			fmt.Fprintf(b, " %s (%s–%s) |", msf(s.median()), msf(s.quantile(0.1)), msf(s.quantile(0.9)))
+			fmt.Fprintf(b, " %s (%s–%s), mean %s |", num(s.median()), num(s.quantile(0.1)), num(s.quantile(0.9)), num(s.mean()))
 		}
 		b.WriteString("\n")
 	}
 	b.WriteString("| **switchboard's own time** (latency − Claude's turn) |")
 	for _, o := range cols {
-		fmt.Fprintf(b, " **%s** (%s–%s) |", msf(o.res.own.median()), msf(o.res.own.quantile(0.1)), msf(o.res.own.quantile(0.9)))
+		s := o.res.own
+		fmt.Fprintf(b, " **%s** (%s–%s), mean %s |", num(s.median()), num(s.quantile(0.1)), num(s.quantile(0.9)), num(s.mean()))
 	}
 	b.WriteString("\n| latency |")
 	for _, o := range cols {
-		fmt.Fprintf(b, " %s |", msf(o.s.median()))
+		fmt.Fprintf(b, " %s (%s–%s), mean %s |", num(o.s.median()), num(o.s.quantile(0.1)), num(o.s.quantile(0.9)), num(o.s.mean()))
 	}
 	b.WriteString("\n\n")
 }
