@@ -205,8 +205,8 @@ func (r *report) markdown() string {
   cost. The 20-teams load test drives both: the broker in process beside its floor, and the daemon through 20
   `+"`switchboard mcp`"+` proxies; the harness reads Claude's turn time from the broker's answer, to separate switchboard's
   own time from Claude's. Each row says which path it measures.
-- **Per hop.** Latency per hop is the difference between rows on the same path: floor → broker in process (runner,
-  queue, store, workers) → full product path (proxy relay, unix socket, MCP decode and encode). CPU per hop comes from
+- **Per hop.** Latency per hop comes from the hop marks (section 1, "Per hop"): each hop of the full product path (proxy
+  relay, unix socket, MCP decode and encode, queue, worker, store) is timed on every warm sample. CPU per hop comes from
   runtime/pprof profiles of the `+"`switchboard mcp`"+` proxy and the daemon taken during warm asks (section 1) and
   during the 20-teams rounds (section 3): the binary writes one while SWITCHBOARD_CPUPROFILE is set, between SIGUSR1
   and SIGUSR2. Each sample is counted in the hop of its leaf-most recognisable frame (store, SSH, JSON, MCP, syscalls,
