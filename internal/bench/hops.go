@@ -27,7 +27,7 @@ var (
 // hopNames says what happens between the previous hop and the named one.
 var hopNames = map[string]string{
 	hoptrace.ProxyIn:      "MCP client encodes the call → stdin pipe → proxy reads the line",
-	hoptrace.ProxyFwd:     "proxy: hand-off to its main loop, peek at the JSON",
+	hoptrace.ProxyFwd:     "proxy: peek at the JSON, track the request in flight",
 	hoptrace.DaemonRead:   "proxy writes to the unix socket → daemon reads the bytes",
 	hoptrace.HandlerStart: "go-sdk: decode JSON-RPC, middleware (caller identity), validate and decode the arguments",
 	hoptrace.Enqueued:     "handler → broker.Send: route, checks, store the message (one transaction)",
