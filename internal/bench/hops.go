@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/switchboard-mcp/switchboard/internal/hoptrace"
 )
@@ -270,4 +274,35 @@ func hopTable(b *strings.Builder, arms []*ownArm) {
 		fmt.Fprintf(b, " %s (%s–%s), mean %s |", num(o.s.median()), num(o.s.quantile(0.1)), num(o.s.quantile(0.9)), num(o.s.mean()))
 	}
 	b.WriteString("\n\n")
+}
+
+// progressTokens numbers the progress tokens of askAsClaude's calls.
+var progressTokens atomic.Int64
+
+// askAsClaude is send_message as Claude Code calls a tool: with a progress
+// token in _meta (Claude Code passes onprogress to every MCP tool call), so
+// the daemon sends the accepted notice and relays Claude's progress as it
+// does for Claude Code. It returns Claude's turn as the broker timed it
+// (the reply's duration, in whole ms).
+func (c *client) askAsClaude(ctx context.Context, from, to, text string) (time.Duration, error) {
+	p := &mcp.CallToolParams{Name: "send_message", Arguments: map[string]any{"toTeam": to, "fromTeam": from, "message": text, "timeout": 120000}}
+	p.SetProgressToken(fmt.Sprintf("bench-%d", progressTokens.Add(1)))
+	res, err := c.sess.CallTool(ctx, p)
+	if err != nil {
+		return 0, fmt.Errorf("send_message: %w", err)
+	}
+	if res.IsError {
+		return 0, fmt.Errorf("send_message: tool error: %s", resultText(res))
+	}
+	if got := resultText(res); !strings.Contains(got, text) {
+		return 0, fmt.Errorf("send_message to %s: answer %q does not echo the question", to, got)
+	}
+	b, _ := json.Marshal(res.StructuredContent)
+	var rep struct {
+		Duration int64 `json:"duration"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil || rep.Duration == 0 {
+		return 0, fmt.Errorf("send_message to %s: no turn duration in %s", to, b)
+	}
+	return time.Duration(rep.Duration) * time.Millisecond, nil
 }

@@ -99,7 +99,7 @@ func (r *report) warmLocal(ctx context.Context, w *world, cl *client, d *daemonP
 			}),
 		newOwnArm("switchboard, full product path", "MCP client → `switchboard mcp` (stdio) → daemon (unix socket) → broker → claude", productHops,
 			func(ctx context.Context, i int) (time.Duration, error) {
-				return cl.askTimed(ctx, "bench", "warm", question("product", i))
+				return cl.askAsClaude(ctx, "bench", "warm", question("product", i))
 			}),
 	}
 	arms := []*arm{
@@ -135,7 +135,7 @@ func (r *report) warmSSH(ctx context.Context, w *world, cl *client, d *daemonPro
 			}),
 		newOwnArm("switchboard over SSH, full product path", "MCP client → `switchboard mcp` (stdio) → daemon (unix socket) → broker → remote runner (pooled connection) → sshd → claude", productHops,
 			func(ctx context.Context, i int) (time.Duration, error) {
-				return cl.askTimed(ctx, "bench", "rwarm", question("product", i))
+				return cl.askAsClaude(ctx, "bench", "rwarm", question("product", i))
 			}),
 	}
 	arms := []*arm{

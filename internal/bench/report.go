@@ -197,7 +197,9 @@ func (r *report) markdown() string {
   wall-clock cap per phase (2–5 min, and 15 min for the run); a phase that hits its cap reports what it has.
   Samples that failed are counted as errors and left out of the latencies.
 - **Which code path.** The full product path is an MCP client (go-sdk) that starts `+"`switchboard mcp --as bench`"+`
-  (stdio), which relays to a real `+"`switchboard serve`"+` daemon over its unix socket; the daemon runs remote teams
+  (stdio), which relays to a real `+"`switchboard serve`"+` daemon over its unix socket (in the warm phases it calls
+  send_message with a progress token in _meta, as Claude Code calls every MCP tool, so the daemon sends its accepted
+  notice and relays Claude's progress as it does for Claude Code); the daemon runs remote teams
   through its ssh_config (settings.sshConfig) and one pooled SSH connection per host, as a user's daemon does. Warm and
   cold asks are measured on that path, locally and over SSH. The broker in process (broker.New with local and
   remote.Pool runners: the same broker, queue, store and runner code the daemon runs, minus the MCP hop and the
