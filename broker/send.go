@@ -117,11 +117,15 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	if b.testAfterEnqueue != nil {
 		b.testAfterEnqueue(b, m)
 	}
-	if req.Accepted != nil {
-		req.Accepted(m.ID)
-	}
+	// The worker starts on the message before the caller hears of it: the
+	// accepted notice is an MCP notification to encode and write, which the
+	// delivery need not wait for. No progress can reach this caller before
+	// the notice, since its waiter is added after it.
 	if p != nil {
 		p.poke()
+	}
+	if req.Accepted != nil {
+		req.Accepted(m.ID)
 	}
 	b.changed()
 	if home != nil && !home.Alive {
