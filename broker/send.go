@@ -117,15 +117,11 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	if b.testAfterEnqueue != nil {
 		b.testAfterEnqueue(b, m)
 	}
-	// The worker starts on the message before the caller hears of it: the
-	// accepted notice is an MCP notification to encode and write, which the
-	// delivery need not wait for. No progress can reach this caller before
-	// the notice, since its waiter is added after it.
-	if p != nil {
-		p.poke()
-	}
 	if req.Accepted != nil {
 		req.Accepted(m.ID)
+	}
+	if p != nil {
+		p.poke()
 	}
 	b.changed()
 	if home != nil && !home.Alive {
