@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard-mcp/switchboard/internal/hoptrace"
 	"github.com/switchboard-mcp/switchboard/proc"
 )
 
@@ -181,11 +182,13 @@ func (c *claude) turn(ctx context.Context, text string, initTimeout time.Duratio
 	// Drop anything left over from an earlier, abandoned turn.
 	c.drain()
 	start := time.Now()
+	hoptrace.Here(hoptrace.TurnStart)
 	if err := c.writeLine(userLine{Type: "user", Message: userMessage{Role: "user", Content: []textContent{{Type: "text", Text: text}}}}); err != nil {
 		return turnResult{}, c.exitError(err)
 	}
 	r, err := c.await(ctx, initTimeout, started, progress)
 	r.Duration = time.Since(start)
+	hoptrace.Here(hoptrace.TurnEnd)
 	return r, err
 }
 

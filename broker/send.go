@@ -8,6 +8,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/switchboard-mcp/switchboard/internal/hoptrace"
 	"github.com/switchboard-mcp/switchboard/models"
 )
 
@@ -112,6 +113,7 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 		}
 		return nil, fmt.Errorf("queue message for %s: %w", req.To, err)
 	}
+	hoptrace.Here(hoptrace.Enqueued)
 	if b.testAfterEnqueue != nil {
 		b.testAfterEnqueue(b, m)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/switchboard-mcp/switchboard/internal/hoptrace"
 )
 
 // Version is the broker's version as MCP clients see it; set at build time.
@@ -103,6 +105,7 @@ func (t *tools) sendTool(s *mcp.Server) {
 const maxTimeoutMS = 24 * 60 * 60 * 1000
 
 func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs) (*mcp.CallToolResult, any, error) {
+	hoptrace.Here(hoptrace.HandlerStart)
 	from := t.from(in.FromTeam)
 	wait := t.b.config().Settings.ResponseTimeout.Duration
 	noWait := false
@@ -137,10 +140,13 @@ func (t *tools) send(ctx context.Context, req *mcp.CallToolRequest, in SendArgs)
 	if len(targets) == 1 {
 		progress := progressFunc(ctx, req)
 		r, err := t.b.Send(ctx, SendRequest{From: from, To: targets[0], Text: in.Message, Wait: wait, NoWait: noWait, TTL: ttl, Progress: progress, Accepted: acceptedFunc(progress), Elicit: elicitor(req)})
+		hoptrace.Here(hoptrace.SendReturn)
 		if err != nil {
 			return nil, nil, err
 		}
-		return replyResult(r), nil, nil
+		res := replyResult(r)
+		hoptrace.Here(hoptrace.HandlerEnd)
+		return res, nil, nil
 	}
 	// Fan-out: every team in parallel; the pool bound still applies.
 	replies := make([]fanReply, len(targets))

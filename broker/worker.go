@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/switchboard-mcp/switchboard/internal/hoptrace"
 	"github.com/switchboard-mcp/switchboard/models"
 )
 
@@ -48,6 +49,7 @@ func (b *Broker) drain(p *pair) time.Duration {
 			return wait
 		}
 		now := time.Now()
+		hoptrace.Here(hoptrace.QueueRead)
 		m, more, err := b.store.QueueHead(b.ctx, p.key.from, p.key.to)
 		if errors.Is(err, models.ErrNotFound) {
 			return 0
@@ -79,6 +81,7 @@ func (b *Broker) drain(p *pair) time.Duration {
 		if ok, wait := b.mayDeliver(b.ctx, p); !ok {
 			return wait
 		}
+		hoptrace.Here(hoptrace.Delivering)
 		if b.deliver(p, m) && !more {
 			// It was the only one, and it is settled. A message queued
 			// since then poked p.kick after its commit, so the wait wakes
@@ -351,6 +354,7 @@ func (b *Broker) finish(m *models.Message, status models.MessageStatus, answer, 
 		return true // already final: its waiters were told then
 	}
 	b.storeOK()
+	hoptrace.Here(hoptrace.Finished)
 	if status == models.MessageFailed || status == models.MessageExpired {
 		b.log.Warn("message not answered", "id", m.ID, "from", m.FromTeam, "to", m.ToTeam, "status", status, "err", errText)
 	}

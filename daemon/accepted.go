@@ -13,44 +13,41 @@ import (
 // names the message that was accepted: calling again would send it twice.
 
 // progressParams is the part of a request or progress notification the
-// proxy reads for that.
+// proxy reads for that; peek decodes it with the envelope, so that a line
+// is parsed once.
 type progressParams struct {
-	Params struct {
-		Meta struct {
-			ProgressToken json.RawMessage `json:"progressToken"`
-		} `json:"_meta"`
+	Meta struct {
 		ProgressToken json.RawMessage `json:"progressToken"`
-		Message       string          `json:"message"`
-	} `json:"params"`
+	} `json:"_meta"`
+	ProgressToken json.RawMessage `json:"progressToken"`
+	Message       string          `json:"message"`
 }
 
 // requestToken returns the progress token of a client request, "" if none.
-func requestToken(line []byte) string {
-	var p progressParams
-	if json.Unmarshal(line, &p) != nil || len(p.Params.Meta.ProgressToken) == 0 {
+func (e envelope) requestToken() string {
+	if len(e.Params.Meta.ProgressToken) == 0 {
 		return ""
 	}
-	return idKey(p.Params.Meta.ProgressToken)
+	return idKey(e.Params.Meta.ProgressToken)
 }
 
 // acceptedNotice returns the token and message id of a progress
 // notification that announces an accepted message.
-func acceptedNotice(line []byte) (token string, id uint64, ok bool) {
-	var p progressParams
-	if json.Unmarshal(line, &p) != nil || len(p.Params.ProgressToken) == 0 {
+func (e envelope) acceptedNotice() (token string, id uint64, ok bool) {
+	if len(e.Params.ProgressToken) == 0 {
 		return "", 0, false
 	}
-	id, ok = broker.ParseAccepted(p.Params.Message)
-	return idKey(p.Params.ProgressToken), id, ok
+	id, ok = broker.ParseAccepted(e.Params.Message)
+	return idKey(e.Params.ProgressToken), id, ok
 }
 
 // noteProgress records, for the request whose token a progress notification
 // names, the message id it announces.
-func (l *link) noteProgress(e envelope, line []byte) {
+func (l *link) noteProgress(e envelope) {
 	if e.Method != "notifications/progress" {
 		return
 	}
-	token, id, ok := acceptedNotice(line)
+	token, id, ok := e.acceptedNotice()
 	if !ok {
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+
+	"github.com/switchboard-mcp/switchboard/internal/hoptrace"
 )
 
 // maxOutQueue bounds the answers queued for one client connection. A client
@@ -60,6 +62,7 @@ func (q *outQueue) Write(p []byte) (int, error) {
 		q.cond.Broadcast()
 		return 0, q.err
 	}
+	hoptrace.Here(hoptrace.DaemonWrite)
 	q.pending = append(q.pending, append([]byte(nil), p...))
 	q.queued += len(p)
 	q.peak = max(q.peak, q.queued)
@@ -101,6 +104,7 @@ func (q *outQueue) run() {
 			n += len(b)
 		}
 		bufs := net.Buffers(batch)
+		hoptrace.Here(hoptrace.DaemonSent)
 		_, err := bufs.WriteTo(q.conn)
 
 		q.mu.Lock()

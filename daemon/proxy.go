@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/switchboard-mcp/switchboard/internal/hoptrace"
 )
 
 // maxLine bounds one JSON-RPC line in either direction, as the MCP SDK does.
@@ -62,18 +64,18 @@ func Proxy(ctx context.Context, opts ProxyOptions) error {
 		return err
 	}
 
-	lines := make(chan []byte)
 	readErr := make(chan error, 1)
-	// The reader is abandoned when ctx ends first: a read from stdin cannot
-	// be interrupted, and the process is about to exit anyway.
+	// The reader forwards each line itself, in order, rather than handing
+	// it to another goroutine: a hand-off per request is a wake-up the
+	// request waits for. It is abandoned when ctx ends first: a read from
+	// stdin cannot be interrupted, and the process is about to exit anyway.
 	go func() {
 		br := bufio.NewReaderSize(opts.In, 64<<10)
 		for {
 			line, err := readLine(br, maxLine)
 			if len(bytes.TrimSpace(line)) > 0 {
-				select {
-				case lines <- line:
-				case <-ctx.Done():
+				hoptrace.Here(hoptrace.ProxyIn)
+				if !p.forwardLine(ctx, line) {
 					return
 				}
 			}
@@ -83,19 +85,28 @@ func Proxy(ctx context.Context, opts ProxyOptions) error {
 			}
 		}
 	}()
-	for {
-		select {
-		case <-ctx.Done():
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-readErr:
+		if errors.Is(err, io.EOF) {
 			return nil
-		case err := <-readErr:
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("read from the MCP client: %w", err)
-		case line := <-lines:
-			p.forward(ctx, line)
 		}
+		return fmt.Errorf("read from the MCP client: %w", err)
 	}
+}
+
+// forwardLine forwards line unless the proxy is shutting down, and reports
+// whether it did. Shutdown waits for a forward under way (which ends with
+// ctx), so that no link is opened after it.
+func (p *proxy) forwardLine(ctx context.Context, line []byte) bool {
+	p.fwdMu.Lock()
+	defer p.fwdMu.Unlock()
+	if p.stopped || ctx.Err() != nil {
+		return false
+	}
+	p.forward(ctx, line)
+	return true
 }
 
 type proxy struct {
@@ -104,8 +115,13 @@ type proxy struct {
 	outMu sync.Mutex
 	wg    sync.WaitGroup
 
-	// The handshake to replay to a restarted daemon; only the main loop
-	// touches these.
+	// fwdMu is held while a client line is forwarded; stopped, set at
+	// shutdown, ends forwarding.
+	fwdMu   sync.Mutex
+	stopped bool
+
+	// The handshake to replay to a restarted daemon; only forward (under
+	// fwdMu) touches these.
 	initLine        []byte
 	initializedLine []byte
 	links, checks   int
@@ -136,11 +152,25 @@ type envelope struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
 	Error  json.RawMessage `json:"error"`
+	// Params is read for progress tokens (accepted.go); a response has
+	// none, and a result's fields are skipped unread.
+	Params progressParams `json:"params"`
 }
 
 func peek(line []byte) envelope {
 	var e envelope
-	_ = json.Unmarshal(line, &e) // batches and junk go through untracked
+	if json.Unmarshal(line, &e) != nil {
+		// Batches and junk go through untracked. Params of another shape
+		// have no progress token, and must not cost the rest: read again
+		// without them.
+		var bare struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Error  json.RawMessage `json:"error"`
+		}
+		_ = json.Unmarshal(line, &bare)
+		e = envelope{ID: bare.ID, Method: bare.Method, Error: bare.Error}
+	}
 	if string(e.ID) == "null" {
 		e.ID = nil
 	}
@@ -198,11 +228,12 @@ func (p *proxy) forward(ctx context.Context, line []byte) {
 		}
 		if isRequest {
 			l.inflight[idKey(e.ID)] = e.ID
-			if tok := requestToken(line); tok != "" {
+			if tok := e.requestToken(); tok != "" {
 				l.tokens[idKey(e.ID)] = tok
 			}
 		}
 		p.mu.Unlock()
+		hoptrace.Here(hoptrace.ProxyFwd)
 		if err := writeLine(l.conn, line); err != nil {
 			// The reader notices the closed conn and answers the request.
 			p.log.Warn("write to the switchboard daemon", "err", err)
@@ -336,8 +367,12 @@ func (p *proxy) read(l *link) {
 	var cause error
 	for {
 		line, err := readLine(br, maxLine)
-		if len(bytes.TrimSpace(line)) > 0 && !p.swallow(l, line) {
-			p.writeOut(line)
+		if len(bytes.TrimSpace(line)) > 0 {
+			hoptrace.Here(hoptrace.ProxyBack)
+			if !p.swallow(l, line) {
+				hoptrace.Here(hoptrace.ProxyOut)
+				p.writeOut(line)
+			}
 		}
 		if err != nil {
 			cause = err
@@ -373,7 +408,7 @@ func (p *proxy) swallow(l *link, line []byte) bool {
 	e := peek(line)
 	if e.ID == nil && e.Method != "" {
 		p.mu.Lock()
-		l.noteProgress(e, line)
+		l.noteProgress(e)
 		p.mu.Unlock()
 		return false
 	}
@@ -407,6 +442,9 @@ func (p *proxy) writeOut(line []byte) {
 }
 
 func (p *proxy) shutdown() {
+	p.fwdMu.Lock()
+	p.stopped = true
+	p.fwdMu.Unlock()
 	p.mu.Lock()
 	l := p.link
 	p.mu.Unlock()

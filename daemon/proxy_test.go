@@ -350,3 +350,85 @@ func TestIDKey(t *testing.T) {
 		t.Error("number 1 and string \"1\" are the same id")
 	}
 }
+
+// One parse of a line gives the proxy everything it tracks: the id and
+// method of a request, its progress token, and the message id an accepted
+// notice announces. A request whose params are not an object (positional
+// params) is still tracked, as before the parse was merged.
+func TestPeekReadsWhatTheProxyTracks(t *testing.T) {
+	for _, tc := range []struct {
+		name, line, id, method, token string
+		accepted                      uint64
+	}{
+		{name: "call with a progress token", line: `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"send_message","_meta":{"progressToken":"p1"}}}`,
+			id: "7", method: "tools/call", token: `s:p1`},
+		{name: "call without one", line: `{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"x"}}`, id: `"a"`, method: "tools/call"},
+		{name: "positional params", line: `{"jsonrpc":"2.0","id":3,"method":"custom","params":[1,2]}`, id: "3", method: "custom"},
+		{name: "accepted notice", line: `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":5,"progress":1,"message":"switchboard accepted message 42; if this call fails, fetch the answer with message_status messageId=42"}}`,
+			method: "notifications/progress", accepted: 42},
+		{name: "response", line: `{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"hi"}]}}`, id: "9"},
+		{name: "junk", line: `not json`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := peek([]byte(tc.line))
+			if string(e.ID) != tc.id || e.Method != tc.method || e.requestToken() != tc.token {
+				t.Errorf("peek = id %s method %q token %q; want id %s method %q token %q", e.ID, e.Method, e.requestToken(), tc.id, tc.method, tc.token)
+			}
+			if _, id, _ := e.acceptedNotice(); id != tc.accepted {
+				t.Errorf("accepted id = %d, want %d", id, tc.accepted)
+			}
+		})
+	}
+}
+
+// The client's lines are forwarded by the goroutine that reads them; when
+// ctx ends while a forward waits for a daemon to start, Proxy still
+// returns, and opens no connection after.
+func TestProxyStopsWhileForwardWaits(t *testing.T) {
+	socket := filepath.Join(shortDir(t), "broker.sock")
+	d := startFake(t, socket)
+	started := make(chan struct{}, 1)
+	start := func(ctx context.Context) (<-chan error, error) {
+		started <- struct{}{}
+		<-ctx.Done() // a daemon that never comes up
+		return nil, ctx.Err()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- Proxy(ctx, ProxyOptions{Socket: socket, Caller: "api", In: inR, Out: outW, Start: start, Logger: testLogger(t)})
+		outW.Close()
+	}()
+	c := &rpcClient{t: t, in: inW, out: bufio.NewReader(outR)}
+	c.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`)
+	if r := c.recv(); string(r.ID) != "1" {
+		t.Fatalf("first call = %+v", r)
+	}
+	c.send(`{"jsonrpc":"2.0","id":"d","method":"tools/call","params":{"name":"die"}}`)
+	if r := c.recv(); r.Error == nil {
+		t.Fatalf("call that killed the daemon = %+v", r)
+	}
+	// The next line needs a new daemon, which never starts.
+	go io.Copy(io.Discard, outR)
+	c.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo"}}`)
+	select {
+	case <-started:
+	case <-time.After(poll.Deadline):
+		t.Fatal("the proxy did not try to start a daemon")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Proxy = %v, want nil on cancel", err)
+		}
+	case <-time.After(poll.Deadline):
+		t.Fatal("Proxy did not return after ctx ended while a forward waited")
+	}
+	if callers, _, _ := d.seen(); len(callers) != 1 {
+		t.Errorf("the daemon saw %d connections, want 1", len(callers))
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/broker"
 	"github.com/switchboard-mcp/switchboard/configs"
+	"github.com/switchboard-mcp/switchboard/internal/hoptrace"
 )
 
 // Hello is the one JSON line a client sends on connecting, before MCP.
@@ -404,7 +405,7 @@ func (s *server) handle(ctx context.Context, conn net.Conn) {
 	out := newOutQueue(conn, maxOutQueue, log)
 	defer out.wait()
 	defer conn.Close() // unblocks the queue's writer
-	sess, err := srv.Connect(ctx, &mcp.IOTransport{Reader: readCloser{br, conn}, Writer: out}, nil)
+	sess, err := srv.Connect(ctx, &mcp.IOTransport{Reader: readCloser{markedReader{br}, conn}, Writer: out}, nil)
 	if err != nil {
 		log.Warn("start MCP session", "err", err)
 		return
@@ -429,6 +430,17 @@ func cleanPath(p string) string {
 type readCloser struct {
 	io.Reader
 	io.Closer
+}
+
+// markedReader marks each read of a client's bytes as a hop (hoptrace).
+type markedReader struct{ r io.Reader }
+
+func (m markedReader) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	if n > 0 {
+		hoptrace.Here(hoptrace.DaemonRead)
+	}
+	return n, err
 }
 
 var errLineTooLong = errors.New("line too long")

@@ -25,6 +25,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/switchboard-mcp/switchboard/internal/hoptrace"
 )
 
 func main() {
@@ -39,6 +41,9 @@ func main() {
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
+	// The in-process broker marks the hops its asks pass (hops.go); the
+	// switchboard processes do so through SWITCHBOARD_HOPS (world.go).
+	hoptrace.Enable()
 	claude := os.Getenv("SWITCHBOARD_CLAUDE")
 	if claude == "" {
 		log.Fatal("set SWITCHBOARD_CLAUDE to the claude binary (make bench does)")
@@ -196,8 +201,8 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 		cap       time.Duration
 		f         func(context.Context) error
 	}{
-		{"warm-local", "warm asks, local", 2 * time.Minute, func(ctx context.Context) error { return rep.warmLocal(ctx, w, cl, b) }},
-		{"warm-ssh", "warm asks, SSH", 2 * time.Minute, func(ctx context.Context) error { return rep.warmSSH(ctx, w, cl, b) }},
+		{"warm-local", "warm asks, local", 2 * time.Minute, func(ctx context.Context) error { return rep.warmLocal(ctx, w, cl, d, b) }},
+		{"warm-ssh", "warm asks, SSH", 2 * time.Minute, func(ctx context.Context) error { return rep.warmSSH(ctx, w, cl, d, b) }},
 		{"flags", "session flag order", 1 * time.Minute, func(ctx context.Context) error { return rep.flagOrder(ctx, w) }},
 		{"hot", "warm ask CPU profile", 1 * time.Minute, func(ctx context.Context) error { return rep.hotPath(ctx, w, cl, d) }},
 		{"cold", "cold asks", 4 * time.Minute, func(ctx context.Context) error { return rep.coldAsks(ctx, w, prodCfg, cl, b) }},

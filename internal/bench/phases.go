@@ -86,57 +86,75 @@ func question(kind string, i int) string {
 	return fmt.Sprintf("%s question %d: what does the auth middleware check?", kind, i)
 }
 
-func (r *report) warmLocal(ctx context.Context, w *world, cl *client, b *inproc) error {
+func (r *report) warmLocal(ctx context.Context, w *world, cl *client, d *daemonProc, b *inproc) error {
 	floor, err := localStream(w.claude, w.teamDir("warm"), w.localEnv)
 	if err != nil {
 		return err
 	}
 	defer floor.Close()
+	own := []*ownArm{
+		newOwnArm("switchboard broker, in process", "broker.Send → local runner → claude", inprocHops,
+			func(ctx context.Context, i int) (time.Duration, error) {
+				return b.ask(ctx, "warm", "l00", question("broker", i))
+			}),
+		newOwnArm("switchboard, full product path", "MCP client → `switchboard mcp` (stdio) → daemon (unix socket) → broker → claude", productHops,
+			func(ctx context.Context, i int) (time.Duration, error) {
+				return cl.askAsClaude(ctx, "bench", "warm", question("product", i))
+			}),
+	}
 	arms := []*arm{
 		{name: "claude stream-json process, written to directly (floor)", path: "harness → claude stdin/stdout",
 			do: func(ctx context.Context, i int) error { return echoes(floor.ask(ctx, question("floor", i))) }},
-		{name: "switchboard broker, in process", path: "broker.Send → local runner → claude",
-			do: func(ctx context.Context, i int) error {
-				_, err := b.ask(ctx, "warm", "l00", question("broker", i))
-				return err
-			}},
-		{name: "switchboard, full product path", path: "MCP client → `switchboard mcp` (stdio) → daemon (unix socket) → broker → claude",
-			do: func(ctx context.Context, i int) error { return cl.ask(ctx, "bench", "warm", question("product", i)) }},
+		own[0].arm, own[1].arm,
 	}
 	for _, a := range arms {
 		if err := warmup(ctx, a, 3); err != nil {
 			return err
 		}
 	}
+	w.takeHops(ctx, d.Pid(), cl.pid) // drop the warm-up's
 	interleave(ctx, r.limits.warm, arms)
-	r.warmLocalArms = arms
+	marks := w.takeHops(ctx, d.Pid(), cl.pid)
+	for _, o := range own {
+		o.analyse(marks)
+	}
+	r.warmLocalArms, r.warmLocalOwn = arms, own
 	return nil
 }
 
-func (r *report) warmSSH(ctx context.Context, w *world, cl *client, b *inproc) error {
+func (r *report) warmSSH(ctx context.Context, w *world, cl *client, d *daemonProc, b *inproc) error {
 	floor, err := sshStream(w.sshConfig, w.hosts[0].Alias, w.claude, w.teamDir("r00"), w.remoteEnv)
 	if err != nil {
 		return err
 	}
 	defer floor.Close()
+	own := []*ownArm{
+		newOwnArm("switchboard broker over SSH, in process", "broker.Send → remote runner (x/crypto/ssh, pooled connection) → sshd → claude", inprocHops,
+			func(ctx context.Context, i int) (time.Duration, error) {
+				return b.ask(ctx, "warm", "r00", question("broker", i))
+			}),
+		newOwnArm("switchboard over SSH, full product path", "MCP client → `switchboard mcp` (stdio) → daemon (unix socket) → broker → remote runner (pooled connection) → sshd → claude", productHops,
+			func(ctx context.Context, i int) (time.Duration, error) {
+				return cl.askAsClaude(ctx, "bench", "rwarm", question("product", i))
+			}),
+	}
 	arms := []*arm{
 		{name: "claude stream-json process over one OpenSSH `ssh` session, written to directly (floor)", path: "harness → ssh client → sshd → claude",
 			do: func(ctx context.Context, i int) error { return echoes(floor.ask(ctx, question("floor", i))) }},
-		{name: "switchboard broker over SSH, in process", path: "broker.Send → remote runner (x/crypto/ssh, pooled connection) → sshd → claude",
-			do: func(ctx context.Context, i int) error {
-				_, err := b.ask(ctx, "warm", "r00", question("broker", i))
-				return err
-			}},
-		{name: "switchboard over SSH, full product path", path: "MCP client → `switchboard mcp` (stdio) → daemon (unix socket) → broker → remote runner (pooled connection) → sshd → claude",
-			do: func(ctx context.Context, i int) error { return cl.ask(ctx, "bench", "rwarm", question("product", i)) }},
+		own[0].arm, own[1].arm,
 	}
 	for _, a := range arms {
 		if err := warmup(ctx, a, 3); err != nil {
 			return err
 		}
 	}
+	w.takeHops(ctx, d.Pid(), cl.pid) // drop the warm-up's
 	interleave(ctx, r.limits.warm, arms)
-	r.warmSSHArms = arms
+	marks := w.takeHops(ctx, d.Pid(), cl.pid)
+	for _, o := range own {
+		o.analyse(marks)
+	}
+	r.warmSSHArms, r.warmSSHOwn = arms, own
 	return nil
 }
 

@@ -23,6 +23,7 @@ type report struct {
 	facts   [][2]string
 
 	warmLocalArms, warmSSHArms []*arm
+	warmLocalOwn, warmSSHOwn   []*ownArm
 	coldLocalBase, coldLocal   *arm
 	coldSSHBase                *arm
 	coldNewConn, coldOpenConn  *arm // in process
@@ -196,7 +197,9 @@ func (r *report) markdown() string {
   wall-clock cap per phase (2–5 min, and 15 min for the run); a phase that hits its cap reports what it has.
   Samples that failed are counted as errors and left out of the latencies.
 - **Which code path.** The full product path is an MCP client (go-sdk) that starts `+"`switchboard mcp --as bench`"+`
-  (stdio), which relays to a real `+"`switchboard serve`"+` daemon over its unix socket; the daemon runs remote teams
+  (stdio), which relays to a real `+"`switchboard serve`"+` daemon over its unix socket (in the warm phases it calls
+  send_message with a progress token in _meta, as Claude Code calls every MCP tool, so the daemon sends its accepted
+  notice and relays Claude's progress as it does for Claude Code); the daemon runs remote teams
   through its ssh_config (settings.sshConfig) and one pooled SSH connection per host, as a user's daemon does. Warm and
   cold asks are measured on that path, locally and over SSH. The broker in process (broker.New with local and
   remote.Pool runners: the same broker, queue, store and runner code the daemon runs, minus the MCP hop and the
@@ -204,12 +207,27 @@ func (r *report) markdown() string {
   cost. The 20-teams load test drives both: the broker in process beside its floor, and the daemon through 20
   `+"`switchboard mcp`"+` proxies; the harness reads Claude's turn time from the broker's answer, to separate switchboard's
   own time from Claude's. Each row says which path it measures.
-- **Per hop.** Latency per hop is the difference between rows on the same path: floor → broker in process (runner,
-  queue, store, workers) → full product path (proxy relay, unix socket, MCP decode and encode). CPU per hop comes from
+- **Per hop.** Latency per hop comes from the hop marks (section 1, "Per hop"): each hop of the full product path (proxy
+  relay, unix socket, MCP decode and encode, queue, worker, store) is timed on every warm sample. CPU per hop comes from
   runtime/pprof profiles of the `+"`switchboard mcp`"+` proxy and the daemon taken during warm asks (section 1) and
   during the 20-teams rounds (section 3): the binary writes one while SWITCHBOARD_CPUPROFILE is set, between SIGUSR1
   and SIGUSR2. Each sample is counted in the hop of its leaf-most recognisable frame (store, SSH, JSON, MCP, syscalls,
   GC, scheduler, broker, daemon).
+- **Own time.** The broker times Claude's turn from writing the stream-json user line to Claude's stdin until it has read
+  the turn's `+"`result`"+` line (broker/claude.go, the reply's `+"`duration`"+`): the same start and end points as the floor, which
+  times its own write of the same kind of line until its read of the result. switchboard's own time per ask is the
+  latency minus that turn, so Claude's spread of tens of milliseconds drops out of it. The reply's `+"`duration`"+` is in
+  whole milliseconds (truncated), so the harness takes the same interval from the hop marks (below) at microsecond
+  resolution, and shows how the two differ. Caveats: Claude's turn inside switchboard is not the floor's process (its
+  flags differ, and the broker's user line carries a header of about 80 bytes), so the table shows Claude's turn in
+  switchboard's process beside the floor; what the broker does on assistant events during the turn (progress relay)
+  counts as Claude's time; over SSH the floor's turn includes the OpenSSH client process and the broker's the in-process
+  x/crypto/ssh channel. Ratio B = (floor median + own-time median) / floor median is what switchboard would measure if
+  Claude's turn in its process took as long as the floor's.
+- **Hop marks.** Each switchboard process records the wall-clock time at which an ask passes each hop
+  (internal/hoptrace, on while SWITCHBOARD_HOPS is set; about 20 marks per ask, a clock read and an append each). The
+  harness collects them (SIGUSR2) after each warm phase and gives each mark to the sample whose window holds it: the
+  harness asks one question at a time.
 - **Standby.** Section 2b runs its own daemon, so that its standby processes (which count against maxProcesses and
   run ahead of need) stay out of every other phase's process counts and memory.
 - **Start timeouts raised.** Every config the harness writes sets spawnTimeout and sessionInitTimeout to %s
@@ -228,7 +246,14 @@ func (r *report) markdown() string {
 	p("The floor writes the same stream-json user line straight into an already running `claude -p --input-format stream-json` ")
 	p("process and reads until its `result` line: nothing can be faster than that.\n\n")
 	comparisonTable(&b, "Local", r.warmLocalArms)
+	if len(r.warmLocalArms) > 0 {
+		ownTable(&b, "Local", r.warmLocalArms[0], r.warmLocalOwn)
+	}
 	comparisonTable(&b, "Over SSH", r.warmSSHArms)
+	if len(r.warmSSHArms) > 0 {
+		ownTable(&b, "Over SSH", r.warmSSHArms[0], r.warmSSHOwn)
+	}
+	hopTable(&b, append(append([]*ownArm(nil), r.warmLocalOwn...), r.warmSSHOwn...))
 	r.writeFlags(&b)
 	r.writeHot(&b)
 

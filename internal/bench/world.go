@@ -68,7 +68,7 @@ func newWorld(ctx context.Context, claude, moduleRoot string) (*world, error) {
 	}
 
 	localHome, remoteHome := filepath.Join(root, "home-local"), filepath.Join(root, "home-remote")
-	for _, d := range []string{filepath.Join(localHome, ".claude"), filepath.Join(remoteHome, ".claude"), w.teamDir(""), filepath.Dir(w.profilePrefix())} {
+	for _, d := range []string{filepath.Join(localHome, ".claude"), filepath.Join(remoteHome, ".claude"), w.teamDir(""), filepath.Dir(w.profilePrefix()), filepath.Dir(w.hopsPrefix())} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			w.Close()
 			return nil, err
@@ -83,6 +83,8 @@ func newWorld(ctx context.Context, claude, moduleRoot string) (*world, error) {
 		"CLAUDE_CODE_MAX_RETRIES=0",
 		// switchboard processes write a CPU profile on SIGUSR1..SIGUSR2.
 		"SWITCHBOARD_CPUPROFILE=" + w.profilePrefix(),
+		// ... and their hop marks on SIGUSR2 (hops.go).
+		"SWITCHBOARD_HOPS=" + w.hopsPrefix(),
 	}, w.api.Env()...)
 	if t := os.Getenv("SWITCHBOARD_TRACE"); t != "" {
 		// An execution trace over the same window (cmd/switchboard/profile.go),
