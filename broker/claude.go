@@ -27,6 +27,10 @@ type event struct {
 	// control_cancel_request lines (permission prompts, see permission.go).
 	RequestID string          `json:"request_id"`
 	Request   json.RawMessage `json:"request"`
+	// Response is a control_response's body: the answer to one of the
+	// broker's own control requests (see call).
+	Response json.RawMessage `json:"response"`
+	NumTurns int             `json:"num_turns"` // result: model calls the turn made
 }
 
 // text returns the text blocks of an assistant event's message.
@@ -67,6 +71,11 @@ type claude struct {
 
 	writeMu sync.Mutex
 	nextReq int
+	// calls are the broker's control requests awaiting their answer, by
+	// request id. Not under writeMu: a write stuck on a full pipe must not
+	// stop the reader, which hands answers over.
+	callsMu sync.Mutex
+	calls   map[string]chan json.RawMessage
 
 	// permit decides a can_use_tool prompt; nil denies every prompt. ctx
 	// ends when Claude cancels the prompt or exits (see permission.go).
@@ -116,7 +125,15 @@ func startClaude(ctx context.Context, r proc.Runner, spec proc.Spec, sessionID s
 
 func (c *claude) read() {
 	defer close(c.events)
-	err := readEvents(c.p.Stdout(), maxLineBytes, func(e event) { c.events <- e })
+	err := readEvents(c.p.Stdout(), maxLineBytes, func(e event) {
+		if e.Type == "control_response" {
+			// Answers the broker's own request (initialize, interrupt,
+			// call) and says nothing about the turn.
+			c.answered(e.Response)
+			return
+		}
+		c.events <- e
+	})
 	if errors.Is(err, errLineTooLong) {
 		c.readErr = err
 		_ = c.p.Kill()
@@ -168,6 +185,7 @@ type turnResult struct {
 	IsError  bool
 	Subtype  string
 	Duration time.Duration
+	NumTurns int // model calls; 0 for a local command or a prompt a hook blocked
 }
 
 // turn writes one user message and reads events until its result. Assistant
@@ -229,7 +247,7 @@ func (c *claude) await(ctx context.Context, initTimeout time.Duration, started f
 					progress(t)
 				}
 			case "result":
-				r := turnResult{Text: e.Result, IsError: e.IsError, Subtype: e.Subtype}
+				r := turnResult{Text: e.Result, IsError: e.IsError, Subtype: e.Subtype, NumTurns: e.NumTurns}
 				if r.Text == "" {
 					r.Text = strings.Join(publicErrors(e.Errors), "; ")
 				}
@@ -282,6 +300,69 @@ func (c *claude) controlRequest(subtype string) error {
 		"request_id": id,
 		"request":    map[string]string{"subtype": subtype},
 	})
+}
+
+// call sends a control request and waits for Claude's answer: the inner
+// response of a success, or an error carrying Claude's error text. Claude
+// answers control requests while idle and during a turn alike.
+func (c *claude) call(ctx context.Context, request map[string]any) (json.RawMessage, error) {
+	ch := make(chan json.RawMessage, 1)
+	c.writeMu.Lock()
+	c.nextReq++
+	id := fmt.Sprintf("switchboard-%v-%d", request["subtype"], c.nextReq)
+	c.writeMu.Unlock()
+	c.callsMu.Lock()
+	if c.calls == nil {
+		c.calls = map[string]chan json.RawMessage{}
+	}
+	c.calls[id] = ch
+	c.callsMu.Unlock()
+	defer func() {
+		c.callsMu.Lock()
+		delete(c.calls, id)
+		c.callsMu.Unlock()
+	}()
+	if err := c.writeLine(map[string]any{"type": "control_request", "request_id": id, "request": request}); err != nil {
+		return nil, err
+	}
+	select {
+	case raw := <-ch:
+		var r struct {
+			Subtype  string          `json:"subtype"`
+			Error    string          `json:"error"`
+			Response json.RawMessage `json:"response"`
+		}
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return nil, fmt.Errorf("control request %v: undecodable answer %.200s", request["subtype"], raw)
+		}
+		if r.Subtype != "success" {
+			return nil, fmt.Errorf("control request %v: %s %s", request["subtype"], r.Subtype, r.Error)
+		}
+		return r.Response, nil
+	case <-c.done:
+		return nil, c.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("control request %v: %w", request["subtype"], ctx.Err())
+	}
+}
+
+// answered hands a control_response to the call waiting for it, if any.
+func (c *claude) answered(raw json.RawMessage) {
+	var r struct {
+		RequestID string `json:"request_id"`
+	}
+	if json.Unmarshal(raw, &r) != nil {
+		return
+	}
+	c.callsMu.Lock()
+	ch := c.calls[r.RequestID]
+	c.callsMu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- raw:
+		default:
+		}
+	}
 }
 
 // stop ends the process: closing stdin lets Claude flush its session file,

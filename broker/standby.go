@@ -23,12 +23,13 @@ import (
 // Rules, and why:
 //   - A standby takes a free pool slot only; it never evicts a live pair, and
 //     it is the first thing evicted when a pair needs a slot.
-//   - It is warmed with the local command /cost, which makes no request to
-//     the Messages API (measured on 2.1.332: 0 requests) yet loads what the
-//     first turn otherwise loads (first turn 0.68 s / 0.31 s warmed against
-//     1.06 s / 0.55 s cold, same machine). It writes a session file with
-//     local-command lines only, which the transcript reader skips; a later
-//     restart of the adopted session therefore uses --resume.
+//   - It is warmed up without a request to the Messages API (warmUp,
+//     claude_warm.go): a prompt that a hook added for it alone blocks, then
+//     a local context-usage summary; /cost where Claude does not list that
+//     hook as sure to block. Either writes a session file holding no
+//     message (a system line, or local-command lines), which the transcript
+//     reader skips; a later restart of the adopted session therefore uses
+//     --resume.
 //   - The replacement starts once the adopting pair's first turn is over, so
 //     the two do not share the CPU when the answer matters most.
 //   - The idle timeout stops a standby that waited that long; the team is
@@ -42,9 +43,12 @@ type standby struct {
 	host    Host
 	launch  string
 	started time.Time
-	owner   *pair         // set (under standbyPool.mu) when a pair adopts it
-	cred    *credential   // its ask-back credential, or nil
-	gone    chan struct{} // closed once its slot is released or passed on
+	owner   *pair       // set (under standbyPool.mu) when a pair adopts it
+	cred    *credential // its ask-back credential, or nil
+	// warmedBy says how it was warmed up (claude_warm.go): a prompt a hook
+	// blocked, or /cost where Claude did not list the hook as sure to block.
+	warmedBy string
+	gone     chan struct{} // closed once its slot is released or passed on
 }
 
 // standbyPool holds the ready standby processes of every team.
@@ -141,11 +145,11 @@ func (b *Broker) startStandby(t *configs.Team, gen int) {
 		return
 	}
 	b.pulse() // a start waiting for a slot may evict it now
-	b.log.Info("standby claude ready", "team", t.Name, "session", sb.cl.sessionID, "where", sb.host.Where(), "pid", sb.cl.p.Pid())
+	b.log.Info("standby claude ready", "team", t.Name, "session", sb.cl.sessionID, "where", sb.host.Where(), "pid", sb.cl.p.Pid(), "warmedBy", sb.warmedBy)
 }
 
-// spawnStandby starts Claude for t under a new session id and warms it with a
-// local command that makes no API request. Its ask-back credential and its
+// spawnStandby starts Claude for t under a new session id and warms it up
+// without an API request (warmUp). Its ask-back credential and its
 // permission prompts belong to a stand-in pair (from "", to t) until a pair
 // adopts it: both refuse anything while no message is being answered.
 func (b *Broker) spawnStandby(ctx context.Context, t *configs.Team) (*standby, error) {
@@ -181,10 +185,7 @@ func (b *Broker) spawnStandby(ctx context.Context, t *configs.Team) (*standby, e
 	sb.launch, sb.started = spec.Command+" "+strings.Join(args, " "), time.Now()
 	wctx, wcancel := context.WithTimeout(ctx, t.EffectiveSessionInitTimeout(b.config().Settings))
 	defer wcancel()
-	res, err := cl.turn(wctx, warmCommand, 0, nil, nil)
-	if err == nil && res.IsError {
-		err = errors.New(res.Text)
-	}
+	sb.warmedBy, err = warmUp(wctx, cl)
 	if err != nil {
 		cl.stop(3 * time.Second)
 		b.revokeFor(cl)
@@ -193,9 +194,6 @@ func (b *Broker) spawnStandby(ctx context.Context, t *configs.Team) (*standby, e
 	}
 	return sb, nil
 }
-
-// warmCommand is a local slash command: Claude Code answers it itself.
-const warmCommand = "/cost"
 
 // watchStandby waits for the process to exit and frees its slot, or hands
 // the process to the pair that adopted it.

@@ -103,6 +103,11 @@ func TestStandbyTakenByFirstAskOfNewPairAndReplaced(t *testing.T) {
 		if a := api(); a != nil && a.Count() != 0 {
 			t.Fatalf("a standby process that has had no message made %d API requests: %v", a.Count(), a.Requests())
 		}
+		// The real Claude Code lists the warm-up hook as sure to block; the
+		// fake answers no hooks listing and gets /cost.
+		if want := map[bool]string{true: warmedByHook, false: warmedByCommand}[api() != nil]; sb.warmedBy != want {
+			t.Fatalf("standby warmed by %q, want %q", sb.warmedBy, want)
+		}
 		starts := h.starts()
 		if len(starts) != 1 || !strings.Contains(starts[0], "--session-id "+sb.cl.sessionID) {
 			t.Fatalf("starts %q: want one claude with --session-id %s", starts, sb.cl.sessionID)
@@ -250,6 +255,10 @@ func TestStandbyRemoteTeamOverRealSSH(t *testing.T) {
 		if sb.host.Where() != srv.Alias {
 			t.Fatalf("standby runs on %s, want %s", sb.host.Where(), srv.Alias)
 		}
+		// The hook is a shell command: it runs on the team's host.
+		if want := map[bool]string{true: warmedByHook, false: warmedByCommand}[api() != nil]; sb.warmedBy != want {
+			t.Fatalf("remote standby warmed by %q, want %q", sb.warmedBy, want)
+		}
 		asked := time.Now()
 		r := h.ask("web", "api", "remote first question")
 		if r.Status != models.MessageAnswered || !strings.Contains(r.Answer, "CWD: "+h.teamPath("api")) {
@@ -268,15 +277,18 @@ func TestStandbyRemoteTeamOverRealSSH(t *testing.T) {
 	})
 }
 
-// The lines Claude Code 2.1.332 writes for a /cost run (recorded from the
-// real binary): none of them is a conversation entry.
+// The lines Claude Code 2.1.332 writes for a /cost run and for a prompt a
+// hook blocked (recorded from the real binary): none of them is a
+// conversation entry.
 func TestTranscriptSkipsLocalCommandLines(t *testing.T) {
 	t.Parallel()
 	file := `{"type":"queue-operation","operation":"enqueue","timestamp":"2026-11-25T23:15:04.264Z","sessionId":"s"}
 {"parentUuid":null,"isSidechain":false,"type":"user","message":{"role":"user","content":"<local-command-caveat>The command below was run directly in Claude Code, not sent to you as a request, and its output goes straight to the user.</local-command-caveat>"},"isMeta":true,"uuid":"a","timestamp":"2026-11-25T23:15:04.611Z"}
 {"parentUuid":"a","isSidechain":false,"type":"user","message":{"role":"user","content":"<command-name>/usage</command-name>\n            <command-message>usage</command-message>\n            <command-args></command-args>"},"uuid":"b","timestamp":"2026-11-25T23:15:04.607Z"}
 {"parentUuid":"b","isSidechain":false,"type":"system","subtype":"local_command","content":"<local-command-stdout>Estimated cost: $0.0000</local-command-stdout>","isMeta":false,"uuid":"c","timestamp":"2026-11-25T23:15:04.611Z"}
-{"parentUuid":"c","isSidechain":false,"type":"user","message":{"role":"user","content":[{"type":"text","text":"the real question"}]},"uuid":"d","timestamp":"2026-11-25T23:15:05.000Z"}
+{"type":"queue-operation","operation":"dequeue","timestamp":"2026-11-26T04:36:56.249Z","sessionId":"s"}
+{"parentUuid":"c","isSidechain":false,"type":"system","subtype":"informational","content":"UserPromptSubmit operation blocked by hook:\nswitchboard standby warm-up\n\nOriginal prompt: switchboard standby warm-up (blocked by a hook; never sent to the model)","isMeta":false,"timestamp":"2026-11-26T04:36:57.380Z","uuid":"e","level":"warning","preventContinuation":true,"promptSubmitEnding":{"ending":{"kind":"blocked_by_hook","reason":"switchboard standby warm-up"}}}
+{"parentUuid":"e","isSidechain":false,"type":"user","message":{"role":"user","content":[{"type":"text","text":"the real question"}]},"uuid":"d","timestamp":"2026-11-25T23:15:05.000Z"}
 `
 	got := parseTranscript([]byte(file))
 	if len(got) != 1 || got[0].Text != "the real question" {

@@ -40,9 +40,7 @@ func readEvents(r io.Reader, max int, emit func(event)) error {
 		}
 		if t := bytes.TrimSpace(line); len(t) > 0 {
 			var e event
-			// control_response lines answer the broker's own requests
-			// (initialize, interrupt) and say nothing about the turn.
-			if json.Unmarshal(t, &e) == nil && e.Type != "" && e.Type != "control_response" {
+			if json.Unmarshal(t, &e) == nil && e.Type != "" {
 				emit(e)
 			}
 		}

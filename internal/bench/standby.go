@@ -113,6 +113,15 @@ func (r *report) standbyFirst(ctx context.Context, w *world) error {
 	return nil
 }
 
+// warmed reports a session file a standby's warm-up wrote (broker/
+// claude_warm.go): the system note of the prompt its hook blocked, or the
+// lines of /cost where the broker fell back to it. Only the hook's removal
+// (two local control requests) follows the block, and the next standby ask
+// comes several asks later.
+func warmed(file string) bool {
+	return strings.Contains(file, `"kind":"blocked_by_hook"`) || strings.Contains(file, "local_command")
+}
+
 // waitStandby waits until team's project directory (under configDir) holds a
 // session file with no question in it: a warmed standby that nobody took.
 func (w *world) waitStandby(ctx context.Context, configDir, team string) error {
@@ -121,7 +130,7 @@ func (w *world) waitStandby(ctx context.Context, configDir, team string) error {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
 		for _, f := range files {
 			b, err := os.ReadFile(f)
-			if err == nil && len(b) > 0 && !strings.Contains(string(b), "question") && strings.Contains(string(b), "local_command") {
+			if err == nil && len(b) > 0 && !strings.Contains(string(b), "question") && warmed(string(b)) {
 				return nil
 			}
 		}
@@ -542,11 +551,20 @@ func (r *report) writeStandby(b *strings.Builder) {
 	}
 	b.WriteString("## 2b. First ask with a standby process\n\n")
 	b.WriteString("A daemon of its own, whose teams `sb` (local) and `rsb` (on bench-b) have `standby: 1`: one Claude Code process each, ")
-	b.WriteString("started ahead of need with a fresh `--session-id` and warmed with the local command `/cost` (no API request). ")
+	b.WriteString("started ahead of need with a fresh `--session-id` and warmed up without any API request: a local ")
+	b.WriteString("`get_context_usage` summary (it builds the system prompt and the tool schemas), then a prompt that a ")
+	b.WriteString("UserPromptSubmit hook, added for it alone through `apply_flag_settings` and removed after, blocks (it runs the ")
+	b.WriteString("prompt pipeline and the first attachments), both twice; `/cost` where Claude Code does not list that hook as sure to block. ")
 	b.WriteString("Each sample asks as a new asking team, so the new pair takes the standby process; untimed after it, the pair's ")
 	b.WriteString("process is stopped and the harness waits until the replacement standby is warm (its session file holds the ")
-	b.WriteString("`/cost` lines and no question). The baseline is a warm ask to a running process on the same path; the cold ")
-	b.WriteString("arm is a first ask to a team without standby. All through the full product path, interleaved.\n\n")
+	b.WriteString("blocked prompt's system note, or the `/cost` lines, and no question). The baseline is a warm ask to a running ")
+	b.WriteString("process on the same path; the cold arm is a first ask to a team without standby. All through the full product path, interleaved.\n\n")
+	b.WriteString("Why a first ask still costs more than a warm one: Claude Code runs much of a turn's code for the first time in ")
+	b.WriteString("its first turn, and the part from the API request to the result (the SDK's request and stream handling, the ")
+	b.WriteString("answer's assembly, transcript and result writes) runs only when the API answers, which a standby must not make ")
+	b.WriteString("it do; with the warm-up above it is still about 20 ms after the request and 25 ms before it over a warm turn ")
+	b.WriteString("(harness figures). See internal/claudetest/PROTOCOL.md, \"Warming a process up without a model call\", for the ")
+	b.WriteString("profile and the candidates measured.\n\n")
 	comparisonTable(b, "Local", r.standbyLocal)
 	comparisonTable(b, "Over SSH (connection open)", r.standbySSH)
 	if len(r.standbySSH) > 1 {

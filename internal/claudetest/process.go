@@ -180,6 +180,26 @@ func (p *Process) Respond(requestID string, response any) {
 	})
 }
 
+// Control writes a control_request of the host's own (initialize,
+// apply_flag_settings, get_hooks_listing...) and returns Claude's answer:
+// the control_response with that request id. Events before it are dropped.
+func (p *Process) Control(requestID string, request map[string]any, timeout time.Duration) Event {
+	p.t.Helper()
+	p.write(map[string]any{"type": "control_request", "request_id": requestID, "request": request})
+	deadline := time.Now().Add(timeout)
+	for {
+		ev, _ := p.Until("control_response", time.Until(deadline))
+		var r struct {
+			Response struct {
+				RequestID string `json:"request_id"`
+			} `json:"response"`
+		}
+		if json.Unmarshal(ev.Raw, &r) == nil && r.Response.RequestID == requestID {
+			return ev
+		}
+	}
+}
+
 // CloseStdin closes the process's stdin without waiting for it to exit.
 func (p *Process) CloseStdin() {
 	_ = p.stdin.Close()
