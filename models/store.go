@@ -63,6 +63,25 @@ var sqlitePragmas = []string{
 	"synchronous(NORMAL)",
 }
 
+// slowStatement is how long a statement runs before the log warns of it.
+const slowStatement = 500 * time.Millisecond
+
+// quietTrace hands a statement to GORM's slog logger only when that logger
+// would log it (it failed, or was slow): the slog logger renders the SQL
+// text and formats the duration of every statement before it decides, a
+// cost each ask paid several times over for nothing.
+type quietTrace struct{ logger.Interface }
+
+func (q quietTrace) LogMode(l logger.LogLevel) logger.Interface {
+	return quietTrace{q.Interface.LogMode(l)}
+}
+
+func (q quietTrace) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	if (err != nil && !errors.Is(err, gorm.ErrRecordNotFound)) || time.Since(begin) > slowStatement {
+		q.Interface.Trace(ctx, begin, fc, err)
+	}
+}
+
 // postgresMaxConns caps the connections one store opens to a Postgres
 // server.
 const postgresMaxConns = 8
@@ -78,13 +97,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		// GORM's implicit transaction around each one only costs a round trip.
 		SkipDefaultTransaction: true,
 		NowFunc:                func() time.Time { return utc(time.Now()) },
-		Logger: logger.NewSlogLogger(log, logger.Config{
-			SlowThreshold:             500 * time.Millisecond,
+		Logger: quietTrace{logger.NewSlogLogger(log, logger.Config{
+			SlowThreshold:             slowStatement,
 			LogLevel:                  logger.Warn,
 			IgnoreRecordNotFoundError: true,
 			// Message texts are user data: never put them in the log.
 			ParameterizedQueries: true,
-		}),
+		})},
 	}
 
 	var (

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 )
 
 // openAt opens a store at path and closes it when the test ends.
@@ -294,3 +297,31 @@ func TestNotFound(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// traceSpy records the statements quietTrace passes on.
+type traceSpy struct {
+	logger.Interface
+	traced []error
+}
+
+func (s *traceSpy) Trace(_ context.Context, _ time.Time, fc func() (string, int64), err error) {
+	fc()
+	s.traced = append(s.traced, err)
+}
+
+// Only a failed or slow statement reaches GORM's logger, and the SQL text
+// of the others is never rendered.
+func TestQuietTracePassesOnlyWhatIsLogged(t *testing.T) {
+	spy := &traceSpy{Interface: logger.Discard}
+	q := quietTrace{spy}
+	rendered := 0
+	fc := func() (string, int64) { rendered++; return "SELECT 1", 1 }
+	boom := errors.New("disk I/O error")
+	q.Trace(context.Background(), time.Now(), fc, nil)                       // fast, fine
+	q.Trace(context.Background(), time.Now(), fc, gorm.ErrRecordNotFound)    // not found is no failure
+	q.Trace(context.Background(), time.Now(), fc, boom)                      // failed
+	q.Trace(context.Background(), time.Now().Add(-2*slowStatement), fc, nil) // slow
+	if len(spy.traced) != 2 || spy.traced[0] != boom || spy.traced[1] != nil || rendered != 2 {
+		t.Errorf("passed on %v, rendered %d SQL texts; want the failed and the slow statement, 2", spy.traced, rendered)
+	}
+}
