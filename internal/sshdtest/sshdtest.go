@@ -275,6 +275,9 @@ func (s *Server) ConfigBlock() string {
 func (s *Server) start(ctx context.Context) error {
 	cmd := exec.Command(SSHD, "-D", "-e", "-f", s.cfgFile)
 	cmd.Stdout, cmd.Stderr = lockedWriter{s}, lockedWriter{s}
+	// A process that escaped Stop (see signalAll) keeps sshd's output pipe
+	// open; Wait must not wait for it for ever.
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start sshd: %w", err)
 	}
@@ -347,12 +350,50 @@ func (s *Server) signalAll(sig syscall.Signal, wait bool) {
 		return
 	}
 	// Connection handlers call setsid, so a process group would miss them;
-	// walk the process tree instead.
-	for _, pid := range append(descendants(cmd.Process.Pid), cmd.Process.Pid) {
+	// walk the process tree instead. The tree must hold still while it is
+	// walked: a connection accepted, or a command forked, after the walk
+	// would escape, and a process whose parent is killed first moves to
+	// init, out of the walk. So everything is stopped first, walking again
+	// until a walk finds no process that is not stopped yet, and only then
+	// signalled: Stop's SIGKILL ends stopped processes too, and Freeze wants
+	// them stopped anyway.
+	stopped := map[int]bool{}
+	for {
+		more := false
+		for _, pid := range append(descendants(cmd.Process.Pid), cmd.Process.Pid) {
+			if !stopped[pid] {
+				syscall.Kill(pid, syscall.SIGSTOP)
+				stopped[pid], more = true, true
+			}
+		}
+		if !more {
+			break
+		}
+		for pid := range stopped {
+			waitStopped(pid)
+		}
+	}
+	for pid := range stopped {
 		syscall.Kill(pid, sig)
 	}
 	if wait {
 		<-exited
+	}
+}
+
+// waitStopped waits, briefly, until pid is stopped or gone, so that it
+// can fork no more.
+func waitStopped(pid int) {
+	for range 200 {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		if err != nil {
+			return // gone
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] == 'T' || b[i+2] == 't' || b[i+2] == 'Z' {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
