@@ -43,7 +43,16 @@ type Options struct {
 
 // Store is switchboard's database. It is safe for concurrent use.
 type Store struct {
+	// db is the one connection that writes on SQLite (and reads in
+	// transactions and read-then-write methods); on Postgres, the pool.
 	db *gorm.DB
+	// rdb, on SQLite, is a pool of read-only connections for the methods
+	// that only read (see read), so that a worker reading its queue, or a
+	// status tool, does not queue behind every write for the one writer.
+	// In WAL mode a read transaction begun after a write committed sees
+	// it, so a read after a write returned always sees that write. nil on
+	// Postgres and inside transactions: read then uses db.
+	rdb *gorm.DB
 	// dsn is the Postgres connection string (Listen opens its own
 	// connection with it); "" on SQLite. It holds the password: never log
 	// it or put it in an error.
@@ -62,6 +71,11 @@ var sqlitePragmas = []string{
 	"foreign_keys(1)",
 	"synchronous(NORMAL)",
 }
+
+// sqliteReaders is the size of the SQLite read-only pool: a few readers
+// run beside the writer on a small machine; more would only add threads
+// competing for the same cores.
+const sqliteReaders = 4
 
 // postgresMaxConns caps the connections one store opens to a Postgres
 // server.
@@ -166,8 +180,49 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 		return nil, redactErr(err, opts.DSN)
 	}
+	if isSQLite {
+		// After migrate: the readers' first query finds the schema.
+		if s.rdb, err = openSQLiteReaders(opts.Path, cfg); err != nil {
+			sqlDB.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
+
+// openSQLiteReaders opens the read-only pool of the SQLite file at path
+// (Store.rdb). Its transactions are deferred: an immediate one would take
+// the write lock, which no read needs.
+func openSQLiteReaders(path string, cfg *gorm.Config) (*gorm.DB, error) {
+	q := []string{"_pragma=busy_timeout(5000)", "_pragma=foreign_keys(1)", "_pragma=query_only(1)"}
+	rdb, err := gorm.Open(sqlite.Open(path+"?"+strings.Join(q, "&")), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, classify(err))
+	}
+	sqlDB, err := rdb.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
+	}
+	sqlDB.SetMaxOpenConns(sqliteReaders)
+	sqlDB.SetMaxIdleConns(sqliteReaders)
+	sqlDB.SetConnMaxLifetime(0)
+	if err := registerClassify(rdb); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return rdb, nil
+}
+
+// reader is the handle of the methods that only read: the read-only pool
+// on SQLite, db elsewhere.
+func (s *Store) reader() *gorm.DB {
+	if s.rdb != nil {
+		return s.rdb
+	}
+	return s.db
+}
+
+func (s *Store) read(ctx context.Context) *gorm.DB { return s.reader().WithContext(ctx) }
 
 // prepareSQLiteFile creates the database file's directory (0700) and the
 // file itself (0600) before SQLite does, so it is never readable by others,
@@ -276,6 +331,11 @@ func migrateIn(db *gorm.DB) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.rdb != nil {
+		if r, err := s.rdb.DB(); err == nil {
+			r.Close()
+		}
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return fmt.Errorf("close database: %w", err)
