@@ -53,6 +53,9 @@ type Store struct {
 	// it, so a read after a write returned always sees that write. nil on
 	// Postgres and inside transactions: read then uses db.
 	rdb *gorm.DB
+	// wq batches the hot path's writes on SQLite (groupcommit.go); nil on
+	// Postgres and inside transactions.
+	wq *committer
 	// dsn is the Postgres connection string (Listen opens its own
 	// connection with it); "" on SQLite. It holds the password: never log
 	// it or put it in an error.
@@ -186,6 +189,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			sqlDB.Close()
 			return nil, err
 		}
+		s.wq = &committer{db: db}
 	}
 	return s, nil
 }
@@ -223,6 +227,21 @@ func (s *Store) reader() *gorm.DB {
 }
 
 func (s *Store) read(ctx context.Context) *gorm.DB { return s.reader().WithContext(ctx) }
+
+// write runs fn, a write: through the committer on SQLite, as a
+// transaction when atomic (fn is more than one statement), else as one
+// statement. fn gets the context to use: on SQLite one that ctx's
+// cancellation does not reach, as a write taken into a batch must not be
+// cut off half way (see committer.do).
+func (s *Store) write(ctx context.Context, atomic bool, fn func(ctx context.Context, tx *gorm.DB) error) error {
+	if s.wq != nil {
+		return s.wq.do(ctx, atomic, func(tx *gorm.DB) error { return fn(context.WithoutCancel(ctx), tx) })
+	}
+	if atomic {
+		return s.transaction(ctx, func(tx *gorm.DB) error { return fn(ctx, tx) })
+	}
+	return fn(ctx, s.db.WithContext(ctx))
+}
 
 // prepareSQLiteFile creates the database file's directory (0700) and the
 // file itself (0600) before SQLite does, so it is never readable by others,
