@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -25,6 +26,25 @@ type committer struct {
 	mu      sync.Mutex
 	queue   []*writeOp
 	running bool
+	stats   struct{ batches, writes, waitNS atomic.Int64 }
+}
+
+// GroupCommitStats counts the SQLite committer's work since the store
+// opened, for benchmarks: Writes went in Batches (a batch of one is a
+// write that found the writer free), and Wait is their total time queued
+// before their batch began. Zero on Postgres.
+type GroupCommitStats struct {
+	Batches, Writes int64
+	Wait            time.Duration
+}
+
+// GroupCommitStats reports the committer's counters.
+func (s *Store) GroupCommitStats() GroupCommitStats {
+	if s.wq == nil {
+		return GroupCommitStats{}
+	}
+	st := &s.wq.stats
+	return GroupCommitStats{Batches: st.batches.Load(), Writes: st.writes.Load(), Wait: time.Duration(st.waitNS.Load())}
 }
 
 type writeOp struct {
@@ -35,8 +55,9 @@ type writeOp struct {
 	atomic bool
 	// state: opQueued until the committer takes it (opTaken) or its caller
 	// gives up waiting first (opAbandoned); whoever moves it first wins.
-	state atomic.Int32
-	done  chan error
+	state  atomic.Int32
+	done   chan error
+	queued time.Time
 }
 
 const (
@@ -51,7 +72,7 @@ const (
 // way; a caller whose ctx ends before its write was taken gets ctx.Err()
 // and the write never runs.
 func (c *committer) do(ctx context.Context, atomic bool, fn func(tx *gorm.DB) error) error {
-	op := &writeOp{ctx: ctx, fn: fn, atomic: atomic, done: make(chan error, 1)}
+	op := &writeOp{ctx: ctx, fn: fn, atomic: atomic, done: make(chan error, 1), queued: time.Now()}
 	c.mu.Lock()
 	c.queue = append(c.queue, op)
 	if !c.running {
@@ -83,10 +104,16 @@ func (c *committer) run() {
 		}
 		c.mu.Unlock()
 		taken := batch[:0]
+		now := time.Now()
 		for _, op := range batch {
 			if op.state.CompareAndSwap(opQueued, opTaken) {
 				taken = append(taken, op)
+				c.stats.waitNS.Add(int64(now.Sub(op.queued)))
 			}
+		}
+		if len(taken) > 0 {
+			c.stats.batches.Add(1)
+			c.stats.writes.Add(int64(len(taken)))
 		}
 		c.commit(taken)
 	}

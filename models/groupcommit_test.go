@@ -114,6 +114,9 @@ func TestGroupCommitOutcomesPerWrite(t *testing.T) {
 	if cur, err := s.SessionByID(ctx, sess.SessionID); err != nil || cur.ProcessState != ProcessBusy {
 		t.Errorf("session after the batch = %+v, %v; want busy", cur, err)
 	}
+	if st := s.GroupCommitStats(); st.Writes-st.Batches < n+2 {
+		t.Errorf("GroupCommitStats = %+v: the %d queued writes did not go in one batch", st, n+3)
+	}
 	var total int64
 	mustDo(t, s.DB().Model(&Message{}).Count(&total).Error)
 	if want := int64(2 + 1 + n); total != want {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard-mcp/switchboard/broker"
+	"github.com/switchboard-mcp/switchboard/models"
 )
 
 // stageLog keeps the times each message passed each broker.Stage while on
@@ -67,8 +68,8 @@ type stageBreakdown struct {
 	runDelay     time.Duration // OS: the process's threads runnable, not running
 	schedP50     time.Duration // Go: goroutine runnable → running
 	schedP99     time.Duration
-	storeConns   int
 	haveRunDelay bool
+	gc           models.GroupCommitStats // over all asks
 }
 
 func (l *stageLog) breakdown() *stageBreakdown {
@@ -97,6 +98,7 @@ func (l *stageLog) breakdown() *stageBreakdown {
 // rounds: the store's connection pool, the OS's run delay of this
 // process's threads, and the Go scheduler's latency histogram.
 type counters struct {
+	gc        models.GroupCommitStats
 	connWaits int64
 	connWait  time.Duration
 	runDelay  time.Duration
@@ -107,7 +109,7 @@ const schedLatencies = "/sched/latencies:seconds"
 
 func readCounters(b *inproc) counters {
 	st := b.sqlStats()
-	c := counters{connWaits: st.WaitCount, connWait: st.WaitDuration, runDelay: runDelay()}
+	c := counters{gc: b.store.GroupCommitStats(), connWaits: st.WaitCount, connWait: st.WaitDuration, runDelay: runDelay()}
 	s := []metrics.Sample{{Name: schedLatencies}}
 	metrics.Read(s)
 	if s[0].Value.Kind() == metrics.KindFloat64Histogram {
@@ -119,6 +121,7 @@ func readCounters(b *inproc) counters {
 // addCounters adds what happened between a and z to bd's totals (per ask
 // once finish divides).
 type counterSum struct {
+	gc        models.GroupCommitStats
 	connWaits int64
 	connWait  time.Duration
 	runDelay  time.Duration
@@ -127,6 +130,9 @@ type counterSum struct {
 }
 
 func (s *counterSum) add(a, z counters) {
+	s.gc.Batches += z.gc.Batches - a.gc.Batches
+	s.gc.Writes += z.gc.Writes - a.gc.Writes
+	s.gc.Wait += z.gc.Wait - a.gc.Wait
 	s.connWaits += z.connWaits - a.connWaits
 	s.connWait += z.connWait - a.connWait
 	s.runDelay += z.runDelay - a.runDelay
@@ -166,6 +172,7 @@ func (bd *stageBreakdown) finish(s *counterSum, asks int) {
 	if asks == 0 {
 		return
 	}
+	bd.gc = s.gc
 	bd.connWaits = float64(s.connWaits) / float64(asks)
 	bd.connWait = s.connWait / time.Duration(asks)
 	bd.runDelay = s.runDelay / time.Duration(asks)
@@ -202,14 +209,20 @@ func (bd *stageBreakdown) write(p func(string, ...any)) {
 	p("**Where switchboard's own time goes** (in process, the switchboard rounds above; %d asks). ", bd.n)
 	p("The broker reports each message's passing of each stage (broker.Options.Stages); each row is the wait between two stages, ")
 	p("so the rows but Claude's turn add up to the own time. A store call's row is its wall time: waiting for the store's one SQLite ")
-	p("connection, running the SQL, and waiting for a CPU while doing either.\n\n")
+	p("writer (the four writes queue in the store's group committer, and the reads share a read-only pool), running the SQL, ")
+	p("and waiting for a CPU while doing either.\n\n")
 	p("| stage | p50 | p90 | p99 |\n|---|---|---|---|\n")
 	for i, s := range stageSpans {
 		v := bd.spans[i]
 		p("| %s | %s | %s | %s |\n", s.what, ms(v.quantile(0.5)), ms(v.quantile(0.9)), ms(v.quantile(0.99)))
 	}
 	p("| **own time** (Send called … returned, minus Claude's turn) | **%s** | %s | **%s** |\n\n", ms(bd.own.quantile(0.5)), ms(bd.own.quantile(0.9)), ms(bd.own.quantile(0.99)))
-	p("Over the same rounds, per ask: %.1f store calls waited for the connection, %s waiting in all (database/sql DBStats); ", bd.connWaits, ms(bd.connWait))
+	p("Over the same rounds: ")
+	if bd.gc.Writes > 0 {
+		p("the group committer took %d writes in %d batches (%.1f a batch), which waited %s each on average before their batch began; ",
+			bd.gc.Writes, bd.gc.Batches, float64(bd.gc.Writes)/float64(max(bd.gc.Batches, 1)), ms(bd.gc.Wait/time.Duration(bd.gc.Writes)))
+	}
+	p("per ask, %.1f store calls waited for a database/sql connection, %s in all (DBStats); ", bd.connWaits, ms(bd.connWait))
 	if bd.haveRunDelay {
 		p("this process's threads were runnable but not running (waiting for a CPU, /proc/self/task/*/schedstat) for %s; ", ms(bd.runDelay))
 	}
