@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,9 @@ type writeOp struct {
 	done   chan error
 	queued time.Time
 }
+
+// errBatchFailed takes back a batch in which the database failed.
+var errBatchFailed = errors.New("group commit: a write failed; each is tried alone")
 
 const (
 	opQueued int32 = iota
@@ -136,12 +140,26 @@ func (c *committer) commit(batch []*writeOp) {
 	errs := make([]error, len(batch))
 	err := c.db.WithContext(context.Background()).Transaction(func(tx *gorm.DB) error {
 		for i, op := range batch {
-			// A nested Transaction is a savepoint: a failed write is
-			// rolled back alone and the batch goes on.
+			// A nested Transaction is a savepoint: a write refused for
+			// what it found (ErrFinished, ErrNotFound) is rolled back
+			// alone and the batch goes on.
 			errs[i] = tx.WithContext(context.WithoutCancel(op.ctx)).Transaction(op.fn)
+			if errs[i] != nil && !errors.Is(errs[i], ErrFinished) && !errors.Is(errs[i], ErrNotFound) {
+				// The database failed (full, I/O, ...): SQLite may have
+				// rolled back the whole transaction already, and what
+				// follows would then commit on its own. Take the batch
+				// back and give every write its own try.
+				return errBatchFailed
+			}
 		}
 		return nil
 	})
+	if errors.Is(err, errBatchFailed) {
+		for _, op := range batch {
+			c.commit([]*writeOp{op})
+		}
+		return
+	}
 	for i, op := range batch {
 		switch {
 		case errs[i] != nil:

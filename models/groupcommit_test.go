@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/switchboard-mcp/switchboard/internal/poll"
 )
@@ -158,5 +161,51 @@ func TestGroupCommitAbandonedWrite(t *testing.T) {
 	}
 	if got, err := s.MessageByID(ctx, kept.ID); err != nil || got.Text != "taken" {
 		t.Fatalf("taken message = %+v, %v", got, err)
+	}
+}
+
+// When the database fails a write in a batch, the batch is taken back and
+// every write tried alone: the others are committed once and reported so,
+// the failing one reports its error, and nothing is stored twice.
+func TestGroupCommitDatabaseErrorInBatch(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	release := holdWriter(t, s)
+	first := make(chan error, 1)
+	go func() { first <- s.EnqueueMessage(ctx, &Message{FromTeam: "web", ToTeam: "api", Text: "first"}) }()
+	poll.Until(t, "the first write taken", func() bool { return taken(s) })
+
+	var wg sync.WaitGroup
+	a := &Message{FromTeam: "web", ToTeam: "api", Text: "a"}
+	b := &Message{FromTeam: "web", ToTeam: "api", Text: "b"}
+	var errA, errB, errBad error
+	wg.Go(func() { errA = s.EnqueueMessage(ctx, a) })
+	poll.Until(t, "a queued", func() bool { return queued(s) == 1 })
+	wg.Go(func() {
+		errBad = s.wq.do(ctx, false, func(tx *gorm.DB) error {
+			return tx.Exec("INSERT INTO no_such_table VALUES (1)").Error
+		})
+	})
+	poll.Until(t, "the failing write queued", func() bool { return queued(s) == 2 })
+	wg.Go(func() { errB = s.EnqueueMessage(ctx, b) })
+	poll.Until(t, "b queued", func() bool { return queued(s) == 3 })
+	release()
+	wg.Wait()
+	mustDo(t, <-first)
+	if errA != nil || errB != nil {
+		t.Fatalf("writes batched with a failing one: %v, %v; want committed", errA, errB)
+	}
+	if errBad == nil || !strings.Contains(errBad.Error(), "no_such_table") {
+		t.Fatalf("failing write = %v, want its own error", errBad)
+	}
+	var texts []string
+	mustDo(t, s.DB().Model(&Message{}).Order("id").Pluck("text", &texts).Error)
+	if strings.Join(texts, ",") != "first,a,b" {
+		t.Fatalf("stored %q, want first, a, b once each", texts)
+	}
+	for _, m := range []*Message{a, b} {
+		if got, err := s.MessageByID(ctx, m.ID); err != nil || got.Text != m.Text {
+			t.Errorf("message %d = %+v, %v; want %q", m.ID, got, err, m.Text)
+		}
 	}
 }

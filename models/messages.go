@@ -36,7 +36,10 @@ func (s *Store) EnqueueMessage(ctx context.Context, m *Message) error {
 	}
 	m.NotBefore = utc(m.NotBefore)
 	m.ExpiresAt = utc(m.ExpiresAt)
-	err := s.write(ctx, false, func(_ context.Context, db *gorm.DB) error { return db.Create(m).Error })
+	err := s.write(ctx, false, func(_ context.Context, db *gorm.DB) error {
+		m.ID = 0 // a batch taken back is tried again (committer)
+		return db.Create(m).Error
+	})
 	if err != nil {
 		m.ID = 0 // set by an insert whose commit failed
 		return fmt.Errorf("enqueue message %s->%s: %w", m.FromTeam, m.ToTeam, err)
