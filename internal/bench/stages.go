@@ -47,13 +47,13 @@ type stageSpan struct {
 }
 
 var stageSpans = []stageSpan{
-	{broker.StageSend, broker.StageStored, "Send: route the pair, EnqueueMessage (one INSERT)"},
-	{broker.StageStored, broker.StageHead, "hand-off to the pair's worker, QueueHead (one SELECT)"},
-	{broker.StageHead, broker.StageBegun, "BeginTurn (message running, session busy: one transaction)"},
+	{broker.StageSend, broker.StageStored, "Send: route the pair, EnqueueMessage (an INSERT, group-committed)"},
+	{broker.StageStored, broker.StageHead, "hand-off to the pair's worker, QueueHead (a SELECT on the read pool)"},
+	{broker.StageHead, broker.StageBegun, "BeginTurn (message running, session busy: two UPDATEs, group-committed)"},
 	{broker.StageBegun, broker.StageWritten, "to the turn (process check)"},
 	{broker.StageWritten, broker.StageResult, "Claude's turn: stdin written … result line read (not switchboard's)"},
-	{broker.StageResult, broker.StageEnded, "EndTurn (one UPDATE … RETURNING)"},
-	{broker.StageEnded, broker.StageFinished, "CompleteMessage (one UPDATE … RETURNING)"},
+	{broker.StageResult, broker.StageEnded, "EndTurn (an UPDATE … RETURNING, group-committed)"},
+	{broker.StageEnded, broker.StageFinished, "CompleteMessage (an UPDATE … RETURNING, group-committed)"},
 	{broker.StageFinished, broker.StageReplied, "waiter woken, Send returns"},
 }
 
