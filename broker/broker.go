@@ -34,6 +34,10 @@ type Options struct {
 	// Fleet names this broker among the brokers sharing its store; used
 	// only when the store is shared (fleet.go).
 	Fleet FleetOptions
+	// Stages, when set, is called as each message passes each Stage, on
+	// the goroutine that got it there; it must return at once. For
+	// benchmarks: leave it nil otherwise.
+	Stages func(id uint64, s Stage, at time.Time)
 }
 
 // Broker owns the process pool and the per-pair workers.
@@ -78,6 +82,7 @@ type Broker struct {
 	// and the registration of its waiter. A field, not a package variable,
 	// so tests that set it can run in parallel with the others.
 	testAfterEnqueue func(b *Broker, m *models.Message)
+	stages           func(id uint64, s Stage, at time.Time) // Options.Stages
 }
 
 type pairKey struct{ from, to string }
@@ -106,6 +111,7 @@ func New(ctx context.Context, cfg *configs.Config, opts Options) (*Broker, error
 		retired:   make(map[pairKey]*pair),
 
 		serveSessions: opts.ServeSessions,
+		stages:        opts.Stages,
 	}
 	b.cfg.Store(cfg)
 	started := time.Now()

@@ -73,6 +73,7 @@ func replyOf(m *models.Message) *Reply {
 // wait that ends first returns the message id with TimedOut set: the answer
 // is kept and message_status fetches it later.
 func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
+	called := time.Now()
 	home, err := b.route(ctx, req.From, req.To)
 	if err != nil {
 		return nil, err
@@ -114,6 +115,10 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 		return nil, fmt.Errorf("queue message for %s: %w", req.To, err)
 	}
 	hoptrace.Here(hoptrace.Enqueued)
+	if b.stages != nil {
+		b.stage(m.ID, StageSend, called)
+		b.stage(m.ID, StageStored, time.Now())
+	}
 	if b.testAfterEnqueue != nil {
 		b.testAfterEnqueue(b, m)
 	}
@@ -160,6 +165,9 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	case r := <-w.done:
 		if r.err != nil {
 			return nil, acceptedErr(m.ID, r.err)
+		}
+		if b.stages != nil {
+			b.stage(m.ID, StageReplied, time.Now())
 		}
 		return replyOf(r.msg), nil
 	case <-timeout:

@@ -61,6 +61,9 @@ func (b *Broker) drain(p *pair) time.Duration {
 			b.log.Error("read queue", "pair", p.key, "err", err)
 			return 5 * time.Second
 		}
+		if b.stages != nil {
+			b.stage(m.ID, StageHead, time.Now())
+		}
 		if !m.ExpiresAt.IsZero() && now.After(m.ExpiresAt) && m.DeliveredAt == nil {
 			reason := fmt.Sprintf("expired: not delivered to team %s before %s (messageTTL)", m.ToTeam, m.ExpiresAt.Format(time.RFC3339))
 			if m.Error != "" {
@@ -145,6 +148,9 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 		return
 	}
 	b.storeOK()
+	if b.stages != nil {
+		b.stage(m.ID, StageBegun, time.Now())
+	}
 	p.mu.Lock()
 	p.state = models.ProcessBusy
 	p.mu.Unlock()
@@ -173,6 +179,9 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 	// One write: idle, answered at, one more message, an error cleared.
 	ended, err := b.store.EndTurn(ctx, sess.SessionID, time.Now())
 	b.storeWrite("record end of turn", err, "session", sess.SessionID)
+	if b.stages != nil {
+		b.stage(m.ID, StageEnded, time.Now())
+	}
 	switch {
 	case cancelled:
 		settled = b.finish(m, models.MessageFailed, cancelledAnswer(res), "cancelled by session_cancel before the answer was complete", res.Duration)
@@ -247,7 +256,13 @@ func (b *Broker) runTurn(ctx context.Context, p *pair, cl *claude, m *models.Mes
 			_ = cl.interrupt()
 		}
 	}
+	if b.stages != nil {
+		b.stage(m.ID, StageWritten, time.Now())
+	}
 	res, err := cl.turn(tctx, text, p.team.EffectiveSessionInitTimeout(b.config().Settings), started, progress)
+	if b.stages != nil {
+		b.stage(m.ID, StageResult, time.Now())
+	}
 	if errors.Is(err, errNoInit) {
 		if lost := b.connectionProblem(ctx, p, cl); lost != nil {
 			err = lost // the host, not Claude, is why the turn never began
@@ -355,6 +370,9 @@ func (b *Broker) finish(m *models.Message, status models.MessageStatus, answer, 
 	}
 	b.storeOK()
 	hoptrace.Here(hoptrace.Finished)
+	if b.stages != nil {
+		b.stage(m.ID, StageFinished, time.Now())
+	}
 	if status == models.MessageFailed || status == models.MessageExpired {
 		b.log.Warn("message not answered", "id", m.ID, "from", m.FromTeam, "to", m.ToTeam, "status", status, "err", errText)
 	}

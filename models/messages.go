@@ -36,7 +36,12 @@ func (s *Store) EnqueueMessage(ctx context.Context, m *Message) error {
 	}
 	m.NotBefore = utc(m.NotBefore)
 	m.ExpiresAt = utc(m.ExpiresAt)
-	if err := s.db.WithContext(ctx).Create(m).Error; err != nil {
+	err := s.write(ctx, false, func(_ context.Context, db *gorm.DB) error {
+		m.ID = 0 // a batch taken back is tried again (committer)
+		return db.Create(m).Error
+	})
+	if err != nil {
+		m.ID = 0 // set by an insert whose commit failed
 		return fmt.Errorf("enqueue message %s->%s: %w", m.FromTeam, m.ToTeam, err)
 	}
 	return nil
@@ -45,7 +50,7 @@ func (s *Store) EnqueueMessage(ctx context.Context, m *Message) error {
 // MessageByID returns the message with the given id.
 func (s *Store) MessageByID(ctx context.Context, id uint64) (*Message, error) {
 	var m Message
-	if err := s.db.WithContext(ctx).Take(&m, id).Error; err != nil {
+	if err := s.read(ctx).Take(&m, id).Error; err != nil {
 		return nil, fmt.Errorf("message %d: %w", id, notFound(err))
 	}
 	return &m, nil
@@ -77,9 +82,10 @@ func (s *Store) QueueHead(ctx context.Context, from, to string) (head *Message, 
 	return &ms[0], len(ms) > 1, nil
 }
 
-// queueHead is QueueHead's query: the pair's first two unfinished messages.
+// queueHead is QueueHead's query: the pair's first two unfinished messages,
+// from idx_messages_unfinished, in id order.
 func (s *Store) queueHead(ctx context.Context, from, to string) *gorm.DB {
-	return s.db.WithContext(ctx).Model(&Message{}).
+	return s.read(ctx).Model(&Message{}).
 		Where("to_team = ? AND from_team = ? AND "+unfinishedCond, to, from).
 		Order("id").Limit(2)
 }
@@ -88,7 +94,7 @@ func (s *Store) queueHead(ctx context.Context, from, to string) *gorm.DB {
 // message at now, sorted by from then to.
 func (s *Store) PendingPairs(ctx context.Context, now time.Time) ([]Pair, error) {
 	var rows []struct{ FromTeam, ToTeam string }
-	err := s.db.WithContext(ctx).Model(&Message{}).
+	err := s.read(ctx).Model(&Message{}).
 		Distinct("from_team", "to_team").
 		Where(readyCond, MessageRunning, MessageQueued, utc(now)).
 		Order("from_team").Order("to_team").
@@ -263,7 +269,7 @@ type MessageFilter struct {
 
 // ListMessages returns the messages matching f, newest first.
 func (s *Store) ListMessages(ctx context.Context, f MessageFilter) ([]Message, error) {
-	q := whereTeams(s.db.WithContext(ctx).Model(&Message{}), f.Team, f.FromTeam, f.ToTeam, string(f.Status))
+	q := whereTeams(s.read(ctx).Model(&Message{}), f.Team, f.FromTeam, f.ToTeam, string(f.Status))
 	if f.Limit > 0 {
 		q = q.Limit(f.Limit)
 	}

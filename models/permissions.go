@@ -107,7 +107,7 @@ func (s *Store) CreatePermissionRequest(ctx context.Context, p *PermissionReques
 // PermissionByID returns the permission request with the given id.
 func (s *Store) PermissionByID(ctx context.Context, id uint64) (*PermissionRequest, error) {
 	var p PermissionRequest
-	if err := s.db.WithContext(ctx).Take(&p, id).Error; err != nil {
+	if err := s.read(ctx).Take(&p, id).Error; err != nil {
 		return nil, fmt.Errorf("permission request %d: %w", id, notFound(err))
 	}
 	return &p, nil
@@ -150,7 +150,7 @@ func (s *Store) DecidePermission(ctx context.Context, id uint64, allow bool, by,
 // PendingPermissions returns the pending permission requests of team (as
 // either side of the pair; "" means every team), oldest first.
 func (s *Store) PendingPermissions(ctx context.Context, team string) ([]PermissionRequest, error) {
-	q := whereTeams(s.db.WithContext(ctx).Model(&PermissionRequest{}), team, "", "", string(PermissionPending))
+	q := whereTeams(s.read(ctx).Model(&PermissionRequest{}), team, "", "", string(PermissionPending))
 	var out []PermissionRequest
 	if err := q.Order("id").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("pending permission requests of %q: %w", team, err)
@@ -162,7 +162,7 @@ func (s *Store) PendingPermissions(ctx context.Context, team string) ([]Permissi
 // answering message messageID, oldest first.
 func (s *Store) PermissionsForMessage(ctx context.Context, messageID uint64) ([]PermissionRequest, error) {
 	var out []PermissionRequest
-	if err := s.db.WithContext(ctx).Where("message_id = ?", messageID).Order("id").Find(&out).Error; err != nil {
+	if err := s.read(ctx).Where("message_id = ?", messageID).Order("id").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("permission requests of message %d: %w", messageID, err)
 	}
 	return out, nil

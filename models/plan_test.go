@@ -226,6 +226,18 @@ func TestQueueHeadUsesUnfinishedIndex(t *testing.T) {
 		}
 	}
 	t.Run("empty", func(t *testing.T) { check(t, newStore(t)) })
+	t.Run("answered, not analysed", func(t *testing.T) {
+		// A daemon's database: nothing runs ANALYZE.
+		s := newStore(t)
+		ctx := context.Background()
+		for i := range 200 {
+			m := &Message{FromTeam: "f7", ToTeam: "t7", Text: fmt.Sprint(i)}
+			mustDo(t, s.EnqueueMessage(ctx, m))
+			_, _, err := s.CompleteMessage(ctx, m.ID, MessageAnswered, "a", "", time.Now(), 0)
+			mustDo(t, err)
+		}
+		check(t, s)
+	})
 	t.Run("seeded", func(t *testing.T) {
 		if testing.Short() {
 			t.Skip("seeded plan check runs in the full suite")

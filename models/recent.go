@@ -50,7 +50,7 @@ func (s *Store) recentQuery(ctx context.Context, f RecentFilter) (*gorm.DB, erro
 		limit = DefaultRecentLimit
 	}
 	limit = min(limit, MaxRecentLimit)
-	q := s.db.WithContext(ctx).Model(&Message{})
+	q := s.read(ctx).Model(&Message{})
 	if f.Team == "" {
 		if f.Status != "" {
 			q = q.Where("status = ?", f.Status)
@@ -80,7 +80,7 @@ func (s *Store) QueueDepths(ctx context.Context) (map[Pair]int64, error) {
 		FromTeam, ToTeam string
 		N                int64
 	}
-	err := s.db.WithContext(ctx).Model(&Message{}).
+	err := s.read(ctx).Model(&Message{}).
 		Select("from_team, to_team, COUNT(*) AS n").
 		Where("status = ?", MessageQueued).
 		Group("from_team, to_team").Scan(&rows).Error
@@ -102,7 +102,7 @@ func (s *Store) RecentPermissionDecisions(ctx context.Context, limit int) ([]Per
 		limit = DefaultRecentLimit
 	}
 	var out []PermissionRequest
-	err := s.db.WithContext(ctx).Where("status <> ?", PermissionPending).
+	err := s.read(ctx).Where("status <> ?", PermissionPending).
 		Order("id DESC").Limit(min(limit, MaxRecentLimit)).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("recent permission decisions: %w", err)

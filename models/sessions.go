@@ -63,7 +63,7 @@ func (s *Store) GetOrCreateSession(ctx context.Context, from, to string) (*Sessi
 // SessionByPair returns the session of the pair.
 func (s *Store) SessionByPair(ctx context.Context, from, to string) (*Session, error) {
 	var sess Session
-	err := s.db.WithContext(ctx).Where("from_team = ? AND to_team = ?", from, to).Take(&sess).Error
+	err := s.read(ctx).Where("from_team = ? AND to_team = ?", from, to).Take(&sess).Error
 	if err != nil {
 		return nil, fmt.Errorf("session %s->%s: %w", from, to, notFound(err))
 	}
@@ -73,7 +73,7 @@ func (s *Store) SessionByPair(ctx context.Context, from, to string) (*Session, e
 // SessionByID returns the session with the given Claude session id.
 func (s *Store) SessionByID(ctx context.Context, sessionID string) (*Session, error) {
 	var sess Session
-	err := s.db.WithContext(ctx).Where("session_id = ?", sessionID).Take(&sess).Error
+	err := s.read(ctx).Where("session_id = ?", sessionID).Take(&sess).Error
 	if err != nil {
 		return nil, fmt.Errorf("session %s: %w", sessionID, notFound(err))
 	}
@@ -128,7 +128,7 @@ func (s *Store) CountSessions(ctx context.Context, f SessionFilter) (int64, erro
 
 func (s *Store) filterSessions(ctx context.Context, f SessionFilter) *gorm.DB {
 	if f.Team == "" || f.Since.IsZero() {
-		q := whereTeams(s.db.WithContext(ctx).Model(&Session{}), f.Team, f.FromTeam, f.ToTeam, string(f.Status))
+		q := whereTeams(s.read(ctx).Model(&Session{}), f.Team, f.FromTeam, f.ToTeam, string(f.Status))
 		if !f.Since.IsZero() {
 			q = q.Where(recentExpr+" >= ?", utc(f.Since))
 		}
@@ -140,7 +140,7 @@ func (s *Store) filterSessions(ctx context.Context, f SessionFilter) *gorm.DB {
 	// team has a handful): it cannot know the team is rare among them. The
 	// union of two range scans, one per (team, recent) index, reads only
 	// the team's own rows on both engines.
-	q := whereTeams(s.db.WithContext(ctx).Model(&Session{}), "", f.FromTeam, f.ToTeam, string(f.Status))
+	q := whereTeams(s.read(ctx).Model(&Session{}), "", f.FromTeam, f.ToTeam, string(f.Status))
 	since := utc(f.Since)
 	return q.Where("id IN (SELECT id FROM sessions WHERE from_team = ? AND "+recentExpr+" >= ?"+
 		" UNION SELECT id FROM sessions WHERE to_team = ? AND "+recentExpr+" >= ?)",
@@ -157,11 +157,11 @@ func (s *Store) filterSessions(ctx context.Context, f SessionFilter) *gorm.DB {
 func (s *Store) teamNewest(ctx context.Context, f SessionFilter) *gorm.DB {
 	side := func(col string) *gorm.DB {
 		// A statement of its own: the two sides must not share conditions.
-		q := whereTeams(s.db.Session(&gorm.Session{NewDB: true, Context: ctx}).Model(&Session{}).Select("id"), "", f.FromTeam, f.ToTeam, string(f.Status)).
+		q := whereTeams(s.reader().Session(&gorm.Session{NewDB: true, Context: ctx}).Model(&Session{}).Select("id"), "", f.FromTeam, f.ToTeam, string(f.Status)).
 			Where(col+" = ?", f.Team)
 		return q.Order(recentExpr + " DESC").Order("id DESC").Limit(f.Limit)
 	}
-	return s.db.WithContext(ctx).Model(&Session{}).
+	return s.read(ctx).Model(&Session{}).
 		Where("id IN (SELECT id FROM (?) AS f UNION SELECT id FROM (?) AS t)", side("from_team"), side("to_team"))
 }
 
@@ -323,7 +323,7 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		SessionsByProcessState: map[ProcessState]int64{},
 		MessagesByStatus:       map[MessageStatus]int64{},
 	}
-	db := s.db.WithContext(ctx)
+	db := s.read(ctx)
 	var rows []struct {
 		Grp string
 		N   int64

@@ -43,7 +43,19 @@ type Options struct {
 
 // Store is switchboard's database. It is safe for concurrent use.
 type Store struct {
+	// db is the one connection that writes on SQLite (and reads in
+	// transactions and read-then-write methods); on Postgres, the pool.
 	db *gorm.DB
+	// rdb, on SQLite, is a pool of read-only connections for the methods
+	// that only read (see read), so that a worker reading its queue, or a
+	// status tool, does not queue behind every write for the one writer.
+	// In WAL mode a read transaction begun after a write committed sees
+	// it, so a read after a write returned always sees that write. nil on
+	// Postgres and inside transactions: read then uses db.
+	rdb *gorm.DB
+	// wq batches the hot path's writes on SQLite (groupcommit.go); nil on
+	// Postgres and inside transactions.
+	wq *committer
 	// dsn is the Postgres connection string (Listen opens its own
 	// connection with it); "" on SQLite. It holds the password: never log
 	// it or put it in an error.
@@ -81,6 +93,11 @@ func (q quietTrace) Trace(ctx context.Context, begin time.Time, fc func() (strin
 		q.Interface.Trace(ctx, begin, fc, err)
 	}
 }
+
+// sqliteReaders is the size of the SQLite read-only pool: a few readers
+// run beside the writer on a small machine; more would only add threads
+// competing for the same cores.
+const sqliteReaders = 4
 
 // postgresMaxConns caps the connections one store opens to a Postgres
 // server.
@@ -185,7 +202,64 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 		return nil, redactErr(err, opts.DSN)
 	}
+	if isSQLite {
+		// After migrate: the readers' first query finds the schema.
+		if s.rdb, err = openSQLiteReaders(opts.Path, cfg); err != nil {
+			sqlDB.Close()
+			return nil, err
+		}
+		s.wq = &committer{db: db}
+	}
 	return s, nil
+}
+
+// openSQLiteReaders opens the read-only pool of the SQLite file at path
+// (Store.rdb). Its transactions are deferred: an immediate one would take
+// the write lock, which no read needs.
+func openSQLiteReaders(path string, cfg *gorm.Config) (*gorm.DB, error) {
+	q := []string{"_pragma=busy_timeout(5000)", "_pragma=foreign_keys(1)", "_pragma=query_only(1)"}
+	rdb, err := gorm.Open(sqlite.Open(path+"?"+strings.Join(q, "&")), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, classify(err))
+	}
+	sqlDB, err := rdb.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
+	}
+	sqlDB.SetMaxOpenConns(sqliteReaders)
+	sqlDB.SetMaxIdleConns(sqliteReaders)
+	sqlDB.SetConnMaxLifetime(0)
+	if err := registerClassify(rdb); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return rdb, nil
+}
+
+// reader is the handle of the methods that only read: the read-only pool
+// on SQLite, db elsewhere.
+func (s *Store) reader() *gorm.DB {
+	if s.rdb != nil {
+		return s.rdb
+	}
+	return s.db
+}
+
+func (s *Store) read(ctx context.Context) *gorm.DB { return s.reader().WithContext(ctx) }
+
+// write runs fn, a write: through the committer on SQLite, as a
+// transaction when atomic (fn is more than one statement), else as one
+// statement. fn gets the context to use: on SQLite one that ctx's
+// cancellation does not reach, as a write taken into a batch must not be
+// cut off half way (see committer.do).
+func (s *Store) write(ctx context.Context, atomic bool, fn func(ctx context.Context, tx *gorm.DB) error) error {
+	if s.wq != nil {
+		return s.wq.do(ctx, atomic, func(tx *gorm.DB) error { return fn(context.WithoutCancel(ctx), tx) })
+	}
+	if atomic {
+		return s.transaction(ctx, func(tx *gorm.DB) error { return fn(ctx, tx) })
+	}
+	return fn(ctx, s.db.WithContext(ctx))
 }
 
 // prepareSQLiteFile creates the database file's directory (0700) and the
@@ -301,6 +375,11 @@ func migrateIn(db *gorm.DB, postgres bool) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.rdb != nil {
+		if r, err := s.rdb.DB(); err == nil {
+			r.Close()
+		}
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return fmt.Errorf("close database: %w", err)

@@ -126,7 +126,7 @@ func (s *Store) MessageCounts(ctx context.Context, team string) (map[MessageStat
 		N   int64
 	}
 	q := totals + ` GROUP BY status UNION ALL ` + live + ` GROUP BY status`
-	if err := s.db.WithContext(ctx).Raw(q, args...).Scan(&rows).Error; err != nil {
+	if err := s.read(ctx).Raw(q, args...).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("message counts for %q: %w", team, err)
 	}
 	counts := make(map[MessageStatus]int64, len(rows))

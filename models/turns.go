@@ -24,7 +24,7 @@ import (
 // either way nothing is written.
 func (s *Store) BeginTurn(ctx context.Context, messageID uint64, sessionID string, at time.Time) error {
 	at = utc(at)
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.write(ctx, true, func(ctx context.Context, tx *gorm.DB) error {
 		st := &Store{db: tx}
 		ok, err := st.updateUnfinished(ctx, messageID, map[string]any{
 			"status":       MessageRunning,
@@ -55,22 +55,29 @@ func (s *Store) BeginTurn(ctx context.Context, messageID uint64, sessionID strin
 // is active again with its last error cleared (it answers again: the
 // earlier failure is history). A missing session is ErrNotFound.
 func (s *Store) EndTurn(ctx context.Context, sessionID string, at time.Time) (*Session, error) {
-	var sess Session
+	var (
+		sess Session
+		rows int64
+	)
 	// In SET, columns on the right are the row's values before the update,
 	// on both engines, so status and last_error are tested as they were.
-	res := s.db.WithContext(ctx).Model(&sess).Clauses(clause.Returning{}).
-		Where("session_id = ?", sessionID).
-		Updates(map[string]any{
-			"process_state":    ProcessIdle,
-			"last_response_at": utc(at),
-			"message_count":    gorm.Expr("message_count + 1"),
-			"status":           gorm.Expr("CASE WHEN status = ? THEN ? ELSE status END", SessionError, SessionActive),
-			"last_error":       gorm.Expr("CASE WHEN status = ? THEN '' ELSE last_error END", SessionError),
-		})
-	if res.Error != nil {
-		return nil, fmt.Errorf("end turn for session %s: %w", sessionID, res.Error)
+	err := s.write(ctx, false, func(_ context.Context, db *gorm.DB) error {
+		res := db.Model(&sess).Clauses(clause.Returning{}).
+			Where("session_id = ?", sessionID).
+			Updates(map[string]any{
+				"process_state":    ProcessIdle,
+				"last_response_at": utc(at),
+				"message_count":    gorm.Expr("message_count + 1"),
+				"status":           gorm.Expr("CASE WHEN status = ? THEN ? ELSE status END", SessionError, SessionActive),
+				"last_error":       gorm.Expr("CASE WHEN status = ? THEN '' ELSE last_error END", SessionError),
+			})
+		rows = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return nil, fmt.Errorf("end turn for session %s: %w", sessionID, err)
 	}
-	if res.RowsAffected == 0 {
+	if rows == 0 {
 		return nil, fmt.Errorf("end turn for session %s: %w", sessionID, ErrNotFound)
 	}
 	return &sess, nil
@@ -85,25 +92,32 @@ func (s *Store) CompleteMessage(ctx context.Context, id uint64, status MessageSt
 	if !status.Final() {
 		return nil, false, fmt.Errorf("complete message %d: %q is not a final status", id, status)
 	}
-	db := s.db.WithContext(ctx)
-	var m Message
-	res := db.Model(&m).Clauses(clause.Returning{}).
-		Where("id = ? AND status IN ?", id, []MessageStatus{MessageQueued, MessageRunning}).
-		Updates(map[string]any{
-			"status":      status,
-			"answer":      text(answer),
-			"error":       text(errText),
-			"finished_at": utc(at),
-			"duration_ms": duration.Milliseconds(),
-		})
-	if res.Error != nil {
-		return nil, false, fmt.Errorf("complete message %d: %w", id, res.Error)
+	var (
+		m    Message
+		rows int64
+	)
+	err := s.write(ctx, false, func(_ context.Context, db *gorm.DB) error {
+		res := db.Model(&m).Clauses(clause.Returning{}).
+			Where("id = ? AND status IN ?", id, []MessageStatus{MessageQueued, MessageRunning}).
+			Updates(map[string]any{
+				"status":      status,
+				"answer":      text(answer),
+				"error":       text(errText),
+				"finished_at": utc(at),
+				"duration_ms": duration.Milliseconds(),
+			})
+		rows = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("complete message %d: %w", id, err)
 	}
-	if res.RowsAffected == 1 {
+	if rows == 1 {
 		return &m, true, nil
 	}
+	// Already final, or missing: a read tells which.
 	var n int64
-	if err := db.Model(&Message{}).Where("id = ?", id).Count(&n).Error; err != nil {
+	if err := s.read(ctx).Model(&Message{}).Where("id = ?", id).Count(&n).Error; err != nil {
 		return nil, false, fmt.Errorf("complete message %d: %w", id, err)
 	}
 	if n == 0 {

@@ -281,6 +281,7 @@ type loadResult struct {
 	dials                 int64
 	floorConns, loadConns int
 	perHost               map[string]int
+	stages                *stageBreakdown // where the own time went
 }
 
 func (r *report) load(ctx context.Context, w *world, b *inproc) error {
@@ -313,6 +314,7 @@ func (r *report) load(ctx context.Context, w *world, b *inproc) error {
 	res.teams = len(targets)
 
 	// burst asks every target at once, through the floor or switchboard.
+	var sum counterSum
 	burst := func(ctx context.Context, round int, sub bool) {
 		var mu sync.Mutex
 		var wg sync.WaitGroup
@@ -321,6 +323,11 @@ func (r *report) load(ctx context.Context, w *world, b *inproc) error {
 		sem := make(chan struct{}, len(targets))
 		if round < 0 {
 			sem = make(chan struct{}, 4)
+		}
+		var c0 counters
+		if sub && round >= 0 {
+			b.stages.on.Store(true)
+			c0 = readCounters(b)
 		}
 		t0 := time.Now()
 		for _, t := range targets {
@@ -359,6 +366,10 @@ func (r *report) load(ctx context.Context, w *world, b *inproc) error {
 			})
 		}
 		wg.Wait()
+		if sub && round >= 0 {
+			b.stages.on.Store(false)
+			sum.add(c0, readCounters(b))
+		}
 		if round < 0 {
 			return
 		}
@@ -396,6 +407,8 @@ func (r *report) load(ctx context.Context, w *world, b *inproc) error {
 	}
 	res.loadConns = accepted() - before
 	res.dials = b.runners.pool.Dials()
+	res.stages = b.stages.breakdown()
+	res.stages.finish(&sum, len(res.sub))
 	return nil
 }
 

@@ -307,6 +307,7 @@ func (r *report) markdown() string {
 		if l.lastErr != "" {
 			p("Last error: `%s`\n\n", oneLine(l.lastErr))
 		}
+		l.stages.write(p)
 	}
 	r.writeDaemonLoad(&b)
 

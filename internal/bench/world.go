@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -241,6 +242,7 @@ type inproc struct {
 	*broker.Broker
 	store   *models.Store
 	runners *benchRunners
+	stages  *stageLog // on during the load phase's timed rounds
 }
 
 func (w *world) startInproc(ctx context.Context, cfgPath, freshTeam string) (*inproc, error) {
@@ -262,13 +264,23 @@ func (w *world) startInproc(ctx context.Context, cfgPath, freshTeam string) (*in
 	run.hosts, run.fresh = hosts.New(shared), run.newHosts()
 	// Fleet is used only on a shared (Postgres) store: the fleet phase.
 	fleet := broker.FleetOptions{Name: cfg.Settings.Fleet.Name, LeaseTTL: cfg.Settings.Fleet.LeaseTTL.Duration, ConfigFile: cfgPath}
-	b, err := broker.New(ctx, cfg, broker.Options{Store: store, Hosts: run, Logger: quietLog, Fleet: fleet})
+	stages := &stageLog{}
+	b, err := broker.New(ctx, cfg, broker.Options{Store: store, Hosts: run, Logger: quietLog, Fleet: fleet, Stages: stages.record})
 	if err != nil {
 		run.Close()
 		store.Close()
 		return nil, err
 	}
-	return &inproc{Broker: b, store: store, runners: run}, nil
+	return &inproc{Broker: b, store: store, runners: run, stages: stages}, nil
+}
+
+// sqlStats are the store's connection pool counters.
+func (p *inproc) sqlStats() sql.DBStats {
+	db, err := p.store.DB().DB()
+	if err != nil {
+		return sql.DBStats{}
+	}
+	return db.Stats()
 }
 
 func (p *inproc) Close() {
