@@ -79,11 +79,15 @@ func (c *committer) do(ctx context.Context, atomic bool, fn func(tx *gorm.DB) er
 	op := &writeOp{ctx: ctx, fn: fn, atomic: atomic, done: make(chan error, 1), queued: time.Now()}
 	c.mu.Lock()
 	c.queue = append(c.queue, op)
-	if !c.running {
-		c.running = true
+	lead := !c.running
+	c.running = true
+	c.mu.Unlock()
+	if lead && c.step() {
+		// The writer was free, so this caller committed its write (and any
+		// that came meanwhile) itself: a write alone pays no hand-off to
+		// another goroutine. Writes queued since go on without it.
 		go c.run()
 	}
-	c.mu.Unlock()
 	select {
 	case err := <-op.done:
 		return err
@@ -97,30 +101,37 @@ func (c *committer) do(ctx context.Context, atomic bool, fn func(tx *gorm.DB) er
 
 // run commits batches until the queue is empty.
 func (c *committer) run() {
-	for {
-		c.mu.Lock()
-		batch := c.queue
-		c.queue = nil
-		if len(batch) == 0 {
-			c.running = false
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Unlock()
-		taken := batch[:0]
-		now := time.Now()
-		for _, op := range batch {
-			if op.state.CompareAndSwap(opQueued, opTaken) {
-				taken = append(taken, op)
-				c.stats.waitNS.Add(int64(now.Sub(op.queued)))
-			}
-		}
-		if len(taken) > 0 {
-			c.stats.batches.Add(1)
-			c.stats.writes.Add(int64(len(taken)))
-		}
-		c.commit(taken)
+	for c.step() {
 	}
+}
+
+// step commits the queued writes as one batch and reports whether more
+// were queued meanwhile; when none were, the writer is free again.
+func (c *committer) step() (more bool) {
+	c.mu.Lock()
+	batch := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	taken := batch[:0]
+	now := time.Now()
+	for _, op := range batch {
+		if op.state.CompareAndSwap(opQueued, opTaken) {
+			taken = append(taken, op)
+			c.stats.waitNS.Add(int64(now.Sub(op.queued)))
+		}
+	}
+	if len(taken) > 0 {
+		c.stats.batches.Add(1)
+		c.stats.writes.Add(int64(len(taken)))
+	}
+	c.commit(taken)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 {
+		c.running = false
+		return false
+	}
+	return true
 }
 
 func (c *committer) commit(batch []*writeOp) {
