@@ -24,15 +24,16 @@ const (
 	StageWritten
 	// StageResult: Claude's result line was read; the turn ended.
 	StageResult
-	// StageFinished: the outcome committed (for a turn, with its end: one
-	// FinishTurn); the waiters are told next.
+	// StageEnded: EndTurn committed.
+	StageEnded
+	// StageFinished: CompleteMessage committed; the waiters are told next.
 	StageFinished
 	// StageReplied: Send has the outcome and returns it.
 	StageReplied
 )
 
 // StageNames names the stages, in order, for reports.
-var StageNames = [...]string{"send", "stored", "head", "begun", "written", "result", "finished", "replied"}
+var StageNames = [...]string{"send", "stored", "head", "begun", "written", "result", "ended", "finished", "replied"}
 
 // stage reports that message id reached s at at; a no-op unless
 // Options.Stages is set.

@@ -179,17 +179,20 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 		b.storeWrite("record session error", b.store.SetStatus(context.Background(), sess.SessionID, models.SessionError, err.Error()), "session", sess.SessionID)
 		return
 	}
-	// One write, one commit: the session idle, answered at, one more
-	// message, an error cleared; and the message's outcome.
-	status, answer, errText := models.MessageAnswered, res.Text, ""
+	// One write: idle, answered at, one more message, an error cleared.
+	ended, err := b.store.EndTurn(ctx, sess.SessionID, time.Now())
+	b.storeWrite("record end of turn", err, "session", sess.SessionID)
+	if b.stages != nil {
+		b.stage(m.ID, StageEnded, time.Now())
+	}
 	switch {
 	case cancelled:
-		status, answer, errText = models.MessageFailed, cancelledAnswer(res), "cancelled by session_cancel before the answer was complete"
+		settled = b.finish(m, models.MessageFailed, cancelledAnswer(res), "cancelled by session_cancel before the answer was complete", res.Duration)
 	case res.IsError:
-		status, answer, errText = models.MessageFailed, "", answerFailure(p.team, res)
+		settled = b.finish(m, models.MessageFailed, "", answerFailure(p.team, res), res.Duration)
+	default:
+		settled = b.finish(m, models.MessageAnswered, res.Text, "", res.Duration)
 	}
-	ended, final, ok, err := b.store.FinishTurn(context.Background(), sess.SessionID, m.ID, status, answer, errText, time.Now(), res.Duration)
-	settled = b.settle(m, status, errText, final, ok, err)
 	if ended != nil && models.ShouldCompact(ended, time.Now()) {
 		b.compact(ctx, p, ended)
 	}
@@ -357,12 +360,6 @@ func (b *Broker) recovered(ctx context.Context, p *pair, m *models.Message, sess
 // whether the message is final in the store now.
 func (b *Broker) finish(m *models.Message, status models.MessageStatus, answer, errText string, d time.Duration) bool {
 	final, ok, err := b.store.CompleteMessage(context.Background(), m.ID, status, answer, errText, time.Now(), d)
-	return b.settle(m, status, errText, final, ok, err)
-}
-
-// settle is finish once the outcome's write returned (CompleteMessage or
-// FinishTurn): final and ok as CompleteMessage returns them.
-func (b *Broker) settle(m *models.Message, status models.MessageStatus, errText string, final *models.Message, ok bool, err error) bool {
 	switch {
 	case err != nil && b.storeFault(err):
 		return false

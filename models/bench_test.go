@@ -144,7 +144,7 @@ func BenchmarkMessageRoundTrip(b *testing.B) {
 
 // BenchmarkWarmAskStatements is the store's part of one warm ask as the
 // broker makes it: enqueue, the head of the pair's queue, the pair's
-// session, BeginTurn and FinishTurn.
+// session, BeginTurn, EndTurn and CompleteMessage.
 func BenchmarkWarmAskStatements(b *testing.B) {
 	ctx := context.Background()
 	s := newStore(b)
@@ -167,7 +167,10 @@ func BenchmarkWarmAskStatements(b *testing.B) {
 		if err := s.BeginTurn(ctx, next.ID, sess.SessionID, time.Now()); err != nil {
 			b.Fatal(err)
 		}
-		if _, _, _, err := s.FinishTurn(ctx, sess.SessionID, next.ID, MessageAnswered, "JWT", "", time.Now(), time.Second); err != nil {
+		if _, err := s.EndTurn(ctx, sess.SessionID, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := s.CompleteMessage(ctx, next.ID, MessageAnswered, "JWT", "", time.Now(), time.Second); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -307,7 +310,10 @@ func BenchmarkMessages(b *testing.B) {
 					if err := s.BeginTurn(ctx, next.ID, sess.SessionID, time.Now()); err != nil {
 						return err
 					}
-					_, _, _, err = s.FinishTurn(ctx, sess.SessionID, next.ID, MessageAnswered, "JWT", "", time.Now(), time.Second)
+					if _, err := s.EndTurn(ctx, sess.SessionID, time.Now()); err != nil {
+						return err
+					}
+					_, _, err = s.CompleteMessage(ctx, next.ID, MessageAnswered, "JWT", "", time.Now(), time.Second)
 					return err
 				}},
 				{"MessageByID", func(i int) error {

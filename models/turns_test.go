@@ -99,55 +99,6 @@ func TestEndTurn(t *testing.T) {
 	})
 }
 
-// FinishTurn records the end of the turn and the message's outcome in one
-// write; a session deleted during the turn does not keep the message from
-// its outcome, and an outcome already recorded is kept.
-func TestFinishTurn(t *testing.T) {
-	eachBackend(t, func(t *testing.T, newStore func(testing.TB) *Store) {
-		ctx := context.Background()
-		s := newStore(t)
-		sess, _, err := s.GetOrCreateSession(ctx, "web", "api")
-		if err != nil {
-			t.Fatal(err)
-		}
-		at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-		m := enqueue(t, s, &Message{FromTeam: "web", ToTeam: "api", Text: "x"})
-		mustDo(t, s.BeginTurn(ctx, m.ID, sess.SessionID, at))
-		ended, final, ok, err := s.FinishTurn(ctx, sess.SessionID, m.ID, MessageAnswered, "JWT", "", at.Add(time.Second), 2*time.Second)
-		if err != nil || !ok || final.Status != MessageAnswered || final.Answer != "JWT" || final.DurationMs != 2000 {
-			t.Fatalf("FinishTurn = %+v, %v, %v; want the answered message", final, ok, err)
-		}
-		if ended == nil || ended.ProcessState != ProcessIdle || ended.MessageCount != 1 {
-			t.Errorf("session FinishTurn returned: %+v, want idle with one message", ended)
-		}
-		if got, _ := s.SessionByID(ctx, sess.SessionID); got.ProcessState != ProcessIdle || got.MessageCount != 1 ||
-			got.LastResponseAt == nil || !got.LastResponseAt.Equal(at.Add(time.Second)) {
-			t.Errorf("stored session after FinishTurn: %+v", got)
-		}
-
-		// Already final: the outcome stays, the turn still ends.
-		_, final, ok, err = s.FinishTurn(ctx, sess.SessionID, m.ID, MessageFailed, "", "late", at, 0)
-		if err != nil || ok || final != nil {
-			t.Errorf("FinishTurn of a final message = %+v, %v, %v; want nothing finished", final, ok, err)
-		}
-		if got, _ := s.MessageByID(ctx, m.ID); got.Status != MessageAnswered {
-			t.Errorf("message after a second FinishTurn: %+v", got)
-		}
-
-		// The session went during the turn: the message still gets its outcome.
-		m2 := enqueue(t, s, &Message{FromTeam: "web", ToTeam: "api", Text: "y"})
-		mustDo(t, s.BeginTurn(ctx, m2.ID, sess.SessionID, at))
-		mustDo(t, s.DeleteSession(ctx, sess.SessionID))
-		ended, final, ok, err = s.FinishTurn(ctx, sess.SessionID, m2.ID, MessageAnswered, "ok", "", at, 0)
-		if err != nil || !ok || ended != nil || final.Status != MessageAnswered {
-			t.Errorf("FinishTurn after the session went = %+v, %+v, %v, %v; want the message answered, no session", ended, final, ok, err)
-		}
-		if _, _, _, err := s.FinishTurn(ctx, sess.SessionID, 4242, MessageAnswered, "", "", at, 0); !errors.Is(err, ErrNotFound) {
-			t.Errorf("FinishTurn of a missing message: %v, want ErrNotFound", err)
-		}
-	})
-}
-
 func TestCompleteMessage(t *testing.T) {
 	eachBackend(t, func(t *testing.T, newStore func(testing.TB) *Store) {
 		ctx := context.Background()

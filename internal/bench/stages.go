@@ -52,7 +52,8 @@ var stageSpans = []stageSpan{
 	{broker.StageHead, broker.StageBegun, "BeginTurn (message running, session busy: two UPDATEs, group-committed)"},
 	{broker.StageBegun, broker.StageWritten, "to the turn (process check)"},
 	{broker.StageWritten, broker.StageResult, "Claude's turn: stdin written … result line read (not switchboard's)"},
-	{broker.StageResult, broker.StageFinished, "FinishTurn: end of the turn and the outcome (two UPDATEs … RETURNING in one transaction, group-committed)"},
+	{broker.StageResult, broker.StageEnded, "EndTurn (an UPDATE … RETURNING, group-committed)"},
+	{broker.StageEnded, broker.StageFinished, "CompleteMessage (an UPDATE … RETURNING, group-committed)"},
 	{broker.StageFinished, broker.StageReplied, "waiter woken, Send returns"},
 }
 
