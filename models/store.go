@@ -217,7 +217,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // (Store.rdb). Its transactions are deferred: an immediate one would take
 // the write lock, which no read needs.
 func openSQLiteReaders(path string, cfg *gorm.Config) (*gorm.DB, error) {
-	q := []string{"_pragma=busy_timeout(5000)", "_pragma=foreign_keys(1)", "_pragma=query_only(1)"}
+	// A small page cache: the writer's every commit empties a reader's
+	// cache (WAL), so a large one would hold memory, not save reads.
+	q := []string{"_pragma=busy_timeout(5000)", "_pragma=foreign_keys(1)", "_pragma=query_only(1)", "_pragma=cache_size(-256)"}
 	rdb, err := gorm.Open(sqlite.Open(path+"?"+strings.Join(q, "&")), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, classify(err))
@@ -227,7 +229,8 @@ func openSQLiteReaders(path string, cfg *gorm.Config) (*gorm.DB, error) {
 		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
 	}
 	sqlDB.SetMaxOpenConns(sqliteReaders)
-	sqlDB.SetMaxIdleConns(sqliteReaders)
+	// Readers beyond one are for bursts; idle, each holds its own heap.
+	sqlDB.SetMaxIdleConns(1)
 	sqlDB.SetConnMaxLifetime(0)
 	if err := registerClassify(rdb); err != nil {
 		sqlDB.Close()
