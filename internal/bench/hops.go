@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log"
 	"os"
@@ -294,15 +293,5 @@ func (c *client) askAsClaude(ctx context.Context, from, to, text string) (time.D
 	if res.IsError {
 		return 0, fmt.Errorf("send_message: tool error: %s", resultText(res))
 	}
-	if got := resultText(res); !strings.Contains(got, text) {
-		return 0, fmt.Errorf("send_message to %s: answer %q does not echo the question", to, got)
-	}
-	b, _ := json.Marshal(res.StructuredContent)
-	var rep struct {
-		Duration int64 `json:"duration"`
-	}
-	if err := json.Unmarshal(b, &rep); err != nil || rep.Duration == 0 {
-		return 0, fmt.Errorf("send_message to %s: no turn duration in %s", to, b)
-	}
-	return time.Duration(rep.Duration) * time.Millisecond, nil
+	return turnOf(to, text, res)
 }

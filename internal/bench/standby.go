@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/switchboard-mcp/switchboard/hosts/claudepath"
 )
@@ -251,17 +252,7 @@ func (c *client) askTimed(ctx context.Context, from, to, text string) (time.Dura
 	if err != nil {
 		return 0, err
 	}
-	if got := resultText(res); !strings.Contains(got, text) {
-		return 0, fmt.Errorf("send_message to %s: answer %q does not echo the question", to, got)
-	}
-	b, _ := json.Marshal(res.StructuredContent)
-	var rep struct {
-		Duration int64 `json:"duration"`
-	}
-	if err := json.Unmarshal(b, &rep); err != nil || rep.Duration == 0 {
-		return 0, fmt.Errorf("send_message to %s: no turn duration in %s", to, b)
-	}
-	return time.Duration(rep.Duration) * time.Millisecond, nil
+	return turnOf(to, text, res)
 }
 
 // cpuSummary is where a process's CPU time went while profiled.
@@ -605,4 +596,21 @@ func (r *report) writeDaemonLoad(b *strings.Builder) {
 		fmt.Fprintf(b, "Last error: `%s`\n\n", oneLine(l.lastErr))
 	}
 	writeCPU(b, "Daemon CPU during the timed rounds", l.profile, len(l.lat)+l.errs)
+}
+
+// turnOf checks that res, send_message's answer from team to, echoes the
+// question text (the fake API's answer), and returns Claude's turn as the
+// broker measured it (the reply's duration, in ms).
+func turnOf(to, text string, res *mcp.CallToolResult) (time.Duration, error) {
+	if got := resultText(res); !strings.Contains(got, text) {
+		return 0, fmt.Errorf("send_message to %s: answer %q does not echo the question", to, got)
+	}
+	b, _ := json.Marshal(res.StructuredContent)
+	var rep struct {
+		Duration int64 `json:"duration"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil || rep.Duration == 0 {
+		return 0, fmt.Errorf("send_message to %s: no turn duration in %s", to, b)
+	}
+	return time.Duration(rep.Duration) * time.Millisecond, nil
 }
