@@ -107,16 +107,8 @@ func (r *report) warmLocal(ctx context.Context, w *world, cl *client, d *daemonP
 			do: func(ctx context.Context, i int) error { return echoes(floor.ask(ctx, question("floor", i))) }},
 		own[0].arm, own[1].arm,
 	}
-	for _, a := range arms {
-		if err := warmup(ctx, a, 3); err != nil {
-			return err
-		}
-	}
-	w.takeHops(ctx, d.Pid(), cl.pid) // drop the warm-up's
-	interleave(ctx, r.limits.warm, arms)
-	marks := w.takeHops(ctx, d.Pid(), cl.pid)
-	for _, o := range own {
-		o.analyse(marks)
+	if err := r.runWarm(ctx, w, cl, d, arms, own); err != nil {
+		return err
 	}
 	r.warmLocalArms, r.warmLocalOwn = arms, own
 	return nil
@@ -143,6 +135,16 @@ func (r *report) warmSSH(ctx context.Context, w *world, cl *client, d *daemonPro
 			do: func(ctx context.Context, i int) error { return echoes(floor.ask(ctx, question("floor", i))) }},
 		own[0].arm, own[1].arm,
 	}
+	if err := r.runWarm(ctx, w, cl, d, arms, own); err != nil {
+		return err
+	}
+	r.warmSSHArms, r.warmSSHOwn = arms, own
+	return nil
+}
+
+// runWarm warms every arm up, asks them interleaved, and gives each own-time
+// arm the hop marks of the timed asks.
+func (r *report) runWarm(ctx context.Context, w *world, cl *client, d *daemonProc, arms []*arm, own []*ownArm) error {
 	for _, a := range arms {
 		if err := warmup(ctx, a, 3); err != nil {
 			return err
@@ -154,7 +156,6 @@ func (r *report) warmSSH(ctx context.Context, w *world, cl *client, d *daemonPro
 	for _, o := range own {
 		o.analyse(marks)
 	}
-	r.warmSSHArms, r.warmSSHOwn = arms, own
 	return nil
 }
 
