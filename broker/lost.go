@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/switchboard-mcp/switchboard/models"
@@ -11,24 +12,35 @@ import (
 )
 
 // maxLostAttempts bounds how often one message is retried after its turn
-// died with its host's connection; past it the message fails.
+// met a retryable fault; past it the message fails.
 const maxLostAttempts = 5
 
-// lostConnection reports whether a turn that failed with err died with its
-// host's connection and should be settled again rather than failed.
-func lostConnection(m *models.Message, err error) bool {
-	return errors.Is(err, proc.ErrConnectionLost) && m.Attempts+1 < maxLostAttempts
+// retryable reports whether a turn that failed with err met a fault of the
+// moment, not the team's answer, and should be settled again rather than
+// failed: its host's connection died, or Claude found its session in use.
+func retryable(m *models.Message, err error) bool {
+	return (errors.Is(err, proc.ErrConnectionLost) || sessionInUse(err)) && m.Attempts+1 < maxLostAttempts
 }
 
-// retryLost puts back a message whose turn died with its host's connection:
-// a retryable fault, not the team's answer. It stays on record as delivered,
-// so the retry reads the session file first (as after a daemon crash): it
-// takes an answer written there, asks again for one lost with the process,
-// or delivers the message when it never arrived. Waiters keep waiting.
+// sessionInUse reports a Claude that refused to start with --session-id
+// because the session's file exists. spawn looked for the file first, so
+// another process wrote it since: one an earlier daemon started, still
+// running on the host (a remote process outlives its killed daemon until
+// its channel closes). The retry finds the file, stops that process and
+// resumes.
+func sessionInUse(err error) bool {
+	return errors.Is(err, errProcessExited) && strings.Contains(err.Error(), "is already in use")
+}
+
+// retryLost puts back a message whose turn met a retryable fault. It stays
+// on record as delivered, so the retry reads the session file first (as
+// after a daemon crash): it takes an answer written there, asks again for
+// one lost with the process, or delivers the message when it never arrived.
+// Waiters keep waiting.
 func (b *Broker) retryLost(m *models.Message, err error) {
 	backoff := min(time.Duration(1<<min(m.Attempts, 6))*time.Second, time.Minute)
 	next := time.Now().Add(backoff)
-	b.log.Warn("connection lost mid-turn; the message will be settled from the session file", "message", m.ID, "to", m.ToTeam, "retry_at", next, "err", err)
+	b.log.Warn("turn failed for a passing reason; the message will be settled from the session file", "message", m.ID, "to", m.ToTeam, "retry_at", next, "err", err)
 	b.storeWrite("requeue message after a lost connection", b.store.PostponeMessage(b.ctx, m.ID, next, err.Error()), "id", m.ID)
 }
 

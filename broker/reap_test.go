@@ -4,15 +4,20 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard-mcp/switchboard/configs"
 
 	"github.com/switchboard-mcp/switchboard/hosts"
 	"github.com/switchboard-mcp/switchboard/internal/fakeclaude/fakeclaudebin"
 	"github.com/switchboard-mcp/switchboard/internal/sshdtest"
 	"github.com/switchboard-mcp/switchboard/local"
 	"github.com/switchboard-mcp/switchboard/models"
+	"github.com/switchboard-mcp/switchboard/proc"
 	"github.com/switchboard-mcp/switchboard/remote"
 )
 
@@ -168,5 +173,67 @@ func TestFrozenConnectionReportedAsLost(t *testing.T) {
 	})
 	if cur.Status.Final() || strings.Contains(cur.Error, "sessionInitTimeout") || !strings.Contains(strings.ToLower(cur.Error), "connection") || !strings.Contains(cur.Error, "lost") {
 		t.Fatalf("message %s with error %q; want it kept for a retry, saying the SSH connection was lost", cur.Status, cur.Error)
+	}
+}
+
+// sessionWriterHost lets a stand-in for a stale process write the session's
+// file just before the broker's first --session-id start, as a process an
+// earlier daemon left running can do after spawn looked for the file.
+type sessionWriterHost struct {
+	Host
+	once  *sync.Once
+	write func(sessionID string)
+}
+
+func (s sessionWriterHost) Start(ctx context.Context, spec proc.Spec) (proc.Process, error) {
+	if i := slices.Index(spec.Args, "--session-id"); i >= 0 && i+1 < len(spec.Args) {
+		s.once.Do(func() { s.write(spec.Args[i+1]) })
+	}
+	return s.Host.Start(ctx, spec)
+}
+
+// A Claude that refuses to start because another process wrote the
+// session's file since the broker looked (Claude Code: "Session ID … is
+// already in use") costs a retry, not the message: the retry finds the
+// file, resumes the session and answers, once.
+func TestSessionInUseAtStartIsRetried(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fakeBackend, "", "web", "api")
+	ctx := context.Background()
+	// A session on record with no file yet: the broker starts Claude with
+	// --session-id, not --resume.
+	sess, _, err := h.store.GetOrCreateSession(ctx, "web", "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.close()
+	inner := h.hosts
+	var once sync.Once
+	h.hosts = HostsFunc(func(team *configs.Team) (Host, error) {
+		host, err := inner.For(team)
+		if err != nil {
+			return host, err
+		}
+		return sessionWriterHost{Host: host, once: &once, write: func(id string) {
+			stale := exec.Command(fakeclaudebin.Build(t), "--session-id", id, "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose")
+			stale.Dir, stale.Env = h.teamPath("api"), h.env
+			stale.Stdin = strings.NewReader(`{"type":"user","message":{"role":"user","content":"from the stale process"}}` + "\n")
+			if out, err := stale.CombinedOutput(); err != nil {
+				t.Errorf("stale process: %v\n%s", err, out)
+			}
+		}}, nil
+	})
+	h.open()
+
+	r := h.ask("web", "api", "survives the race")
+	if r.Status != models.MessageAnswered || r.SessionID != sess.SessionID {
+		t.Fatalf("after Claude found its session in use: %s %q (session %s, want %s); want it retried and answered", r.Status, r.Error, r.SessionID, sess.SessionID)
+	}
+	starts := h.starts()
+	if len(starts) != 2 || !strings.Contains(starts[0], "--session-id "+sess.SessionID) || !strings.Contains(starts[1], "--resume "+sess.SessionID) {
+		t.Fatalf("claude starts:\n%s\nwant a --session-id start that failed, then a --resume", strings.Join(starts, "\n"))
+	}
+	if n := countContaining(h.userEntries("web", "api"), "survives the race"); n != 1 {
+		t.Fatalf("the message reached Claude %d times, want once", n)
 	}
 }

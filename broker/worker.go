@@ -171,7 +171,7 @@ func (b *Broker) deliverText(ctx context.Context, p *pair, m *models.Message, te
 		// running; the next run (or the pair's next owner) finds it in the
 		// session file or delivers it again.
 		return
-	case err != nil && lostConnection(m, err):
+	case err != nil && retryable(m, err):
 		b.retryLost(m, err)
 		return
 	case err != nil:
