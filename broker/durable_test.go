@@ -2,12 +2,15 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/switchboard-mcp/switchboard/configs"
 	"github.com/switchboard-mcp/switchboard/models"
 )
 
@@ -184,5 +187,59 @@ func TestUnreachableTeamDeliveredWhenBack(t *testing.T) {
 	r := h.waitFinal(q.MessageID)
 	if r.Status != models.MessageAnswered || !strings.Contains(r.Answer, "deliver me later") {
 		t.Fatalf("%s %q %q", r.Status, r.Answer, r.Error)
+	}
+}
+
+// failingSessionFile is a host that cannot resolve session files for its
+// first n calls, as a remote host does while its connection comes back.
+type failingSessionFile struct {
+	Host
+	n *atomic.Int32
+}
+
+func (f failingSessionFile) SessionFile(ctx context.Context, sessionID string) (string, error) {
+	if f.n.Add(-1) >= 0 {
+		return "", errors.New("find home directory on host: ssh connection to the host lost")
+	}
+	return f.Host.SessionFile(ctx, sessionID)
+}
+
+// A message left running by a broker that stopped mid-turn is settled from
+// the session file. When that file cannot be found for a moment, it is not
+// known whether the message reached Claude, so the broker must look again
+// later, never deliver it a second time.
+func TestUnreadableSessionFileDoesNotDeliverTwice(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fakeBackend, "", "web", "api")
+	q, err := h.b.Send(context.Background(), SendRequest{From: "web", To: "api", Text: "SLEEP 20s\nthe mid-turn question", NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.running(q.MessageID)
+	waitFor(t, "the question to reach the session file", func() bool {
+		rep, err := h.b.Report(context.Background(), "web", "api", 0)
+		return err == nil && len(rep.Entries) > 0 && strings.Contains(rep.Entries[len(rep.Entries)-1].Text, "the mid-turn question")
+	})
+	h.close()
+	inner := h.hosts
+	var fails atomic.Int32
+	fails.Store(1)
+	h.hosts = HostsFunc(func(team *configs.Team) (Host, error) {
+		host, err := inner.For(team)
+		if err != nil {
+			return host, err
+		}
+		return failingSessionFile{Host: host, n: &fails}, nil
+	})
+	h.open()
+	r := h.waitFinal(q.MessageID)
+	if r.Status != models.MessageAnswered {
+		t.Fatalf("after restart: %s %q", r.Status, r.Error)
+	}
+	if n := countContaining(h.userEntries("web", "api"), "the mid-turn question"); n != 1 {
+		t.Fatalf("the message is in the session %d times, want exactly once", n)
+	}
+	if fails.Load() >= 0 {
+		t.Fatal("the session file was never looked up while the host failed: the test did not test anything")
 	}
 }

@@ -315,20 +315,24 @@ func (b *Broker) notStarted(m *models.Message, err error) {
 // recovered settles a message that an earlier run wrote to Claude but did
 // not record the outcome of, using the session file as the witness.
 func (b *Broker) recovered(ctx context.Context, p *pair, m *models.Message, sess *models.Session) bool {
+	// Whatever keeps the transcript from being read leaves it unknown
+	// whether m reached Claude: wait and look again rather than risk a
+	// second copy. (A host just reconnecting fails here for a moment.)
 	runner, err := b.hosts.For(p.team)
 	if err != nil {
-		return false
+		b.notStarted(m, fmt.Errorf("settle message %d from the session file: runner for team %s: %w", m.ID, p.team.Name, err))
+		return true
 	}
 	file, err := runner.SessionFile(ctx, sess.SessionID)
 	if err != nil {
-		return false
+		b.notStarted(m, fmt.Errorf("settle message %d from the session file: %w", m.ID, err))
+		return true
 	}
 	entries, err := readTranscript(ctx, runner.Files(), file)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false // no transcript, so it never reached Claude
 	}
 	if err != nil {
-		// Unknown whether it reached Claude: wait rather than risk a second copy.
 		b.notStarted(m, fmt.Errorf("read session file %s on %s to settle message %d: %w", file, runner.Where(), m.ID, err))
 		return true
 	}
