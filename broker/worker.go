@@ -104,7 +104,13 @@ func (b *Broker) deliver(p *pair, m *models.Message) (settled bool) {
 	if m.DeliveredAt != nil {
 		// Left running by an earlier run: the session file says what happened.
 		sess, _, err := b.store.GetOrCreateSession(ctx, p.key.from, p.key.to)
-		if err == nil && b.recovered(ctx, p, m, sess) {
+		if err != nil {
+			if ctx.Err() == nil {
+				b.notStarted(m, fmt.Errorf("settle message %d from the session file: %w", m.ID, err))
+			}
+			return
+		}
+		if b.recovered(ctx, p, m, sess) {
 			return
 		}
 	}
