@@ -129,7 +129,7 @@ func (r *Runner) Start(ctx context.Context, spec proc.Spec) (proc.Process, error
 	cmd.Stdout = stdoutW
 	started := make(chan error, 1)
 	procs := make(chan *process, 1)
-	go spawn(cmd, spec.Nice, started, procs)
+	go spawn(cmd, spec.Nice, started, procs, nil)
 	err = <-started
 	// The child has its own copies now; ours would keep the pipes open.
 	stdinR.Close()
@@ -170,9 +170,24 @@ func (r *Runner) Start(ctx context.Context, spec proc.Spec) (proc.Process, error
 // thread inherits it. The thread lives, blocked in the reaper, until the
 // child has exited: Pdeathsig is sent when the thread that forked the child
 // ends, so it must end only with the broker or after the child.
-func spawn(cmd *exec.Cmd, nice int, started chan<- error, procs <-chan *process) {
+//
+// The main thread is the exception: Go never ends it, so lowered it would
+// stay lowered, idle, for good, and ps shows a process's niceness as its
+// main thread's. On the main thread spawn hands over to a new goroutine,
+// holding the main thread until that one has locked another (moved).
+func spawn(cmd *exec.Cmd, nice int, started chan<- error, procs <-chan *process, moved chan<- struct{}) {
 	if nice > 0 {
 		runtime.LockOSThread()
+		if onMainThread() {
+			next := make(chan struct{})
+			go spawn(cmd, nice, started, procs, next)
+			<-next
+			runtime.UnlockOSThread()
+			return
+		}
+		if moved != nil {
+			close(moved)
+		}
 		if err := raiseNice(nice); err != nil {
 			started <- fmt.Errorf("lower its CPU priority by %d: %w", nice, err)
 			return

@@ -24,3 +24,6 @@ func raiseNice(n int) error {
 	}
 	return nil
 }
+
+// onMainThread reports whether the calling thread is the process's first.
+func onMainThread() bool { return unix.Gettid() == unix.Getpid() }

@@ -7,3 +7,6 @@ package local
 // priority too, the opposite of what it is for. Processes start at the
 // broker's niceness there.
 func raiseNice(n int) error { return nil }
+
+// onMainThread is false: raiseNice changes no thread here.
+func onMainThread() bool { return false }
