@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/switchboard-mcp/switchboard/configs"
 )
 
 // niceArm is one niceness of the local teams' Claude processes in the
@@ -286,8 +288,12 @@ func (r *report) writeNice(b *strings.Builder) {
 	p("**Niceness of the local teams' Claude processes.** The 20-teams load (10 local, 10 remote teams) with the 10 local ")
 	p("teams' Claude processes at each niceness below, in process and through the daemon (20 `switchboard mcp` proxies), ")
 	p("the arms interleaved round by round (%d rounds, order rotated); between rounds every thread of those processes is ", l.rounds)
-	p("reniced to the arm's value. The remote teams' processes stay at theirs. Run delay is the time the broker's threads ")
-	p("(the harness process in process, `switchboard serve` through the daemon) were runnable but waiting for a CPU, per ask.\n\n")
+	p("reniced to the arm's value (as settings.claudeNice starts them; every other phase runs with its default, %d). ", configs.DefaultClaudeNice)
+	p("The remote teams' processes stay at theirs: they run on this machine too, behind the loopback sshd, where each sshd ")
+	p("session is a new session and so, with the kernel's autogroup scheduling, a scheduling group of its own beside the ")
+	p("harness's (which holds the broker in process, the daemon and their local Claude processes). ")
+	p("Run delay is the time the broker's threads (the harness process in process, `switchboard serve` through the daemon) ")
+	p("were runnable but waiting for a CPU, per ask.\n\n")
 	if l.skip != "" {
 		p("Not measured: %s.\n\n", oneLine(l.skip))
 		return
