@@ -39,7 +39,7 @@ func main() {
 		maxTotal = flag.Duration("max", 15*time.Minute, "wall-clock cap for the whole run")
 		store    = flag.Bool("store", true, "run the store benchmarks in models/")
 		only     = flag.String("only", "", "comma-separated phase keys to run (warm-local, warm-ssh, flags, hot, cold, standby, load, load-daemon, nice, mem-live, mem-seeded, store, fleet); default all")
-		nice     = flag.String("nice", "0,5,10", "nicenesses of the local teams' Claude processes that the nice phase compares (renicing them needs CAP_SYS_NICE)")
+		nice     = flag.String("nice", "0,5,10", "nicenesses of the local teams' Claude processes that the nice phase compares; N+ssh also lowers the SSH teams' (on this machine) to N (needs CAP_SYS_NICE)")
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -56,13 +56,15 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *maxTotal)
 	defer cancel()
-	var nices []int
+	var nices []niceSpec
 	for _, f := range strings.Split(*nice, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
+		f = strings.TrimSpace(f)
+		num, ssh := strings.CutSuffix(f, "+ssh")
+		n, err := strconv.Atoi(num)
 		if err != nil || n < 0 || n > 19 {
-			log.Fatalf("-nice %q: want comma-separated nicenesses from 0 to 19", *nice)
+			log.Fatalf("-nice %q: want comma-separated nicenesses from 0 to 19, each optionally with +ssh", *nice)
 		}
-		nices = append(nices, n)
+		nices = append(nices, niceSpec{n: n, ssh: ssh})
 	}
 	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store, only: *only, nices: nices})
 	if err != nil {
@@ -78,8 +80,8 @@ func main() {
 type limits struct {
 	warm, cold, rounds int
 	store              bool
-	only               string // phase keys, comma-separated; "" runs all
-	nices              []int  // the nice phase's arms
+	only               string     // phase keys, comma-separated; "" runs all
+	nices              []niceSpec // the nice phase's arms
 }
 
 func (l limits) runs(key string) bool {

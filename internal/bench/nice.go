@@ -16,10 +16,25 @@ import (
 	"github.com/switchboard-mcp/switchboard/configs"
 )
 
+// niceSpec is one arm of the nice phase: the local teams' Claude at
+// niceness n and, with ssh, the SSH teams' Claude too (they run on this
+// machine): an approximation of SSH teams on another machine.
+type niceSpec struct {
+	n   int
+	ssh bool
+}
+
+func (s niceSpec) String() string {
+	if s.ssh {
+		return fmt.Sprintf("%d, SSH teams' too", s.n)
+	}
+	return strconv.Itoa(s.n)
+}
+
 // niceArm is one niceness of the local teams' Claude processes in the
 // niceness comparison, on one path (in process or through the daemon).
 type niceArm struct {
-	nice      int
+	nice      niceSpec
 	path      string // "in process" or "daemon"
 	lat, own  samples
 	rate      []float64
@@ -52,16 +67,17 @@ var brokerClaude = regexp.MustCompile(`--(resume|session-id) \S+ -p --input-form
 // The remote teams' processes (on this machine too, behind the loopback
 // sshd) stay at their niceness: a real remote team's Claude does not share
 // the broker's CPU.
-func (r *report) niceLoad(ctx context.Context, w *world, cfgPath string, d *daemonProc, b *inproc, nices []int) error {
+func (r *report) niceLoad(ctx context.Context, w *world, cfgPath string, d *daemonProc, b *inproc, nices []niceSpec) error {
 	res := &niceResult{}
 	r.niceRes = res
 	self := os.Getpid()
-	var localDirs []string
+	var localDirs, sshDirs []string
 	inTeams, dTeams := make([]string, 20), make([]string, 20)
 	for i := range 10 {
 		inTeams[i], inTeams[10+i] = fmt.Sprintf("l%02d", i), fmt.Sprintf("r%02d", i)
 		dTeams[i], dTeams[10+i] = fmt.Sprintf("m%02d", i), fmt.Sprintf("dr%02d", i)
 		localDirs = append(localDirs, w.teamDir(inTeams[i]), w.teamDir(dTeams[i]))
+		sshDirs = append(sshDirs, w.teamDir(inTeams[10+i]), w.teamDir(dTeams[10+i]))
 	}
 	clients := make([]*client, 20)
 	for i := range clients {
@@ -145,8 +161,15 @@ func (r *report) niceLoad(ctx context.Context, w *world, cfgPath string, d *daem
 		// over all of them alike.
 		for k := range nices {
 			ni := (k + round) % len(nices)
-			at, of, err := renice(localDirs, nices[ni])
+			at, of, err := renice(localDirs, nices[ni].n, false)
 			if err != nil {
+				return err
+			}
+			sshNice := 0
+			if nices[ni].ssh {
+				sshNice = nices[ni].n
+			}
+			if _, _, err := renice(sshDirs, sshNice, true); err != nil {
 				return err
 			}
 			for j := range 2 {
@@ -167,8 +190,11 @@ func (r *report) niceLoad(ctx context.Context, w *world, cfgPath string, d *daem
 
 // renice sets every thread of every broker-started Claude process whose
 // working directory is one of dirs, and of their descendants, to niceness
-// n. It returns how many threads then read back n, of how many.
-func renice(dirs []string, n int) (at, of int, err error) {
+// n. It returns how many threads then read back n, of how many. With group
+// it sets the process's autogroup's niceness to n too: a process an sshd
+// session started leads a session, so the kernel schedules it as a group of
+// its own, and a thread's niceness orders it only inside its group.
+func renice(dirs []string, n int, group bool) (at, of int, err error) {
 	in := map[string]bool{}
 	for _, d := range dirs {
 		in[d] = true
@@ -210,12 +236,21 @@ func renice(dirs []string, n int) (at, of int, err error) {
 		return nil
 	}
 	for _, p := range roots {
+		if group {
+			// Absent without CONFIG_SCHED_AUTOGROUP: then there is no group.
+			f := fmt.Sprintf("/proc/%d/autogroup", p)
+			if _, err := os.Stat(f); err == nil {
+				if err := os.WriteFile(f, []byte(strconv.Itoa(n)), 0); err != nil {
+					return at, of, fmt.Errorf("set the autogroup niceness of pid %d to %d: %w", p, n, err)
+				}
+			}
+		}
 		if err := walk(p); err != nil {
 			return at, of, err
 		}
 	}
 	if len(roots) < len(dirs) {
-		return at, of, fmt.Errorf("renice: found %d Claude processes of %d local teams", len(roots), len(dirs))
+		return at, of, fmt.Errorf("renice: found %d Claude processes of %d teams", len(roots), len(dirs))
 	}
 	return at, of, nil
 }
@@ -289,7 +324,8 @@ func (r *report) writeNice(b *strings.Builder) {
 	p("teams' Claude processes at each niceness below, in process and through the daemon (20 `switchboard mcp` proxies), ")
 	p("the arms interleaved round by round (%d rounds, order rotated); between rounds every thread of those processes is ", l.rounds)
 	p("reniced to the arm's value (as settings.claudeNice starts them; every other phase runs with its default, %d). ", configs.DefaultClaudeNice)
-	p("The remote teams' processes stay at theirs: they run on this machine too, behind the loopback sshd, where each sshd ")
+	p("The remote teams' processes stay at theirs (but in the arms marked SSH teams' too, where they and their autogroups are reniced alike, ")
+	p("as a stand-in for SSH teams on another machine): they run on this machine too, behind the loopback sshd, where each sshd ")
 	p("session is a new session and so, with the kernel's autogroup scheduling, a scheduling group of its own beside the ")
 	p("harness's (which holds the broker in process, the daemon and their local Claude processes). ")
 	p("Run delay is the time the broker's threads (the harness process in process, `switchboard serve` through the daemon) ")
@@ -312,14 +348,14 @@ func (r *report) writeNice(b *strings.Builder) {
 		if n := len(a.lat) + a.errs; n > 0 {
 			rd = a.runDelay / time.Duration(n)
 		}
-		p("| %d | %s | %s / %s | %s / %s | %s | %s | %.2f | %d of %d | %d | %d |\n", a.nice, a.path,
+		p("| %s | %s | %s / %s | %s / %s | %s | %s | %.2f | %d of %d | %d | %d |\n", a.nice, a.path,
 			ms(a.own.quantile(0.5)), ms(a.own.quantile(0.99)), ms(a.lat.quantile(0.5)), ms(a.lat.quantile(0.99)),
 			rates(a.rate), ms(rd), load, a.threads, a.ofThreads, len(a.lat), a.errs)
 	}
 	p("\n")
 	for _, a := range l.arms {
 		if a.lastErr != "" {
-			p("Last error (nice %d, %s): `%s`\n\n", a.nice, a.path, oneLine(a.lastErr))
+			p("Last error (nice %s, %s): `%s`\n\n", a.nice, a.path, oneLine(a.lastErr))
 		}
 	}
 }
