@@ -3,6 +3,7 @@ package local_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -328,4 +329,52 @@ func TestNiceIsEveryThreadsFromTheStart(t *testing.T) {
 			poll.Until(t, "every thread of the runner's process back at its niceness", func() bool { return len(lowered()) == 0 })
 		})
 	}
+}
+
+// TestNicedProcessDiesWithTheRunner: a process started with Spec.Nice is
+// forked from a thread of its own (spawn), and still dies when the runner's
+// process is killed (Pdeathsig), not before.
+func TestNicedProcessDiesWithTheRunner(t *testing.T) {
+	if os.Getenv("LOCAL_TEST_RUNNER_PROCESS") == "1" {
+		// The runner's process: start a niced sleep, say its pid, and stay
+		// until killed (stdin stays open).
+		p, err := local.New(local.Options{}).Start(context.Background(), proc.Spec{
+			Dir: os.TempDir(), Command: shell(t), Args: []string{"-c", "exec sleep 1000"}, Nice: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println(p.Pid())
+		io.Copy(io.Discard, os.Stdin)
+		return
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("Pdeathsig is Linux's")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNicedProcessDiesWithTheRunner$")
+	cmd.Env = append(os.Environ(), "LOCAL_TEST_RUNNER_PROCESS=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var child int
+	if _, err := fmt.Fscan(out, &child); err != nil {
+		t.Fatalf("read the niced process's pid from the runner's process: %v", err)
+	}
+	if !alive(child) {
+		t.Fatalf("niced pid %d is gone while the runner's process runs", child)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	poll.Until(t, fmt.Sprintf("niced pid %d to die with the runner's process", child), func() bool { return !alive(child) })
 }
