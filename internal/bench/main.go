@@ -39,7 +39,7 @@ func main() {
 		maxTotal = flag.Duration("max", 15*time.Minute, "wall-clock cap for the whole run")
 		store    = flag.Bool("store", true, "run the store benchmarks in models/")
 		only     = flag.String("only", "", "comma-separated phase keys to run (warm-local, warm-ssh, flags, hot, cold, standby, load, load-daemon, nice, mem-live, mem-seeded, store, fleet); default all")
-		nice     = flag.String("nice", "0,5,10", "nicenesses of the local teams' Claude processes that the nice phase compares; N+ssh also lowers the SSH teams' (on this machine) to N (needs CAP_SYS_NICE)")
+		nice     = flag.String("nice", "0,10,10+ssh", "nicenesses of the local teams' Claude processes that the nice phase compares; N+ssh also lowers the SSH teams' (on this machine) to N (needs CAP_SYS_NICE)")
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
