@@ -235,7 +235,7 @@ func (b *Broker) spawn(ctx context.Context, p *pair, runner Host, sess *models.S
 		b.reapStale(ctx, runner, sess.SessionID)
 	}
 	args := b.claudeArgs(p.team, sess.SessionID, exists)
-	spec := proc.Spec{Dir: p.team.Path, Command: runner.Claude(), Args: args, Env: p.team.Env}
+	spec := proc.Spec{Dir: p.team.Path, Command: runner.Claude(), Args: args, Env: p.team.Env, Nice: b.config().Settings.ClaudeNice}
 	// switchboard's own tools, with a credential for this process (askback.go).
 	cred, askArgs := b.issueCredential(ctx, p, runner)
 	args = append(args, askArgs...)

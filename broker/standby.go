@@ -172,7 +172,7 @@ func (b *Broker) spawnStandby(ctx context.Context, t *configs.Team) (*standby, e
 	args := b.claudeArgs(t, id, false)
 	cred, askArgs := b.issueCredential(ctx, standIn, host)
 	args = append(args, askArgs...)
-	spec := proc.Spec{Dir: t.Path, Command: host.Claude(), Args: args, Env: t.Env}
+	spec := proc.Spec{Dir: t.Path, Command: host.Claude(), Args: args, Env: t.Env, Nice: b.config().Settings.ClaudeNice}
 	sctx, cancel := context.WithTimeout(ctx, b.config().Settings.SpawnTimeout.Duration)
 	defer cancel()
 	cl, err := startClaude(sctx, host, spec, id, permit)

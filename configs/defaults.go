@@ -28,6 +28,9 @@ const (
 	DefaultStandby             = 0
 	DefaultDashboard           = "" // off
 	DefaultLeaseTTL            = 15 * time.Second
+	// DefaultClaudeNice is settings.claudeNice when the file leaves it out
+	// (written as 0 it is off). BENCHMARKS.md, section 3, has the figures.
+	DefaultClaudeNice = 10
 	// DefaultClaudeBinary is the command a team without claudePath runs,
 	// looked up on its host's PATH.
 	DefaultClaudeBinary = "claude"
@@ -73,6 +76,10 @@ func applyDefaults(c *Config) {
 	orDuration(&s.PermissionTimeout, DefaultPermissionTimeout)
 	if s.MaxAskDepth == 0 {
 		s.MaxAskDepth = DefaultMaxAskDepth
+	}
+	if !c.has("settings.claudeNice") {
+		// 0 is a value (off), so only a missing key takes the default.
+		s.ClaudeNice = DefaultClaudeNice
 	}
 	s.Dashboard = strings.TrimSpace(s.Dashboard)
 	s.Fleet.Name = strings.TrimSpace(s.Fleet.Name)

@@ -14,9 +14,9 @@ func TestAddedSettingsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c.Settings
-	if s.PermissionTimeout.Duration != 5*time.Minute || s.MaxAskDepth != 4 || s.Standby != 0 || s.Dashboard != "" {
-		t.Errorf("settings = permissionTimeout %v, maxAskDepth %d, standby %d, dashboard %q; want 5m, 4, 0, off",
-			s.PermissionTimeout, s.MaxAskDepth, s.Standby, s.Dashboard)
+	if s.PermissionTimeout.Duration != 5*time.Minute || s.MaxAskDepth != 4 || s.Standby != 0 || s.Dashboard != "" || s.ClaudeNice != 10 {
+		t.Errorf("settings = permissionTimeout %v, maxAskDepth %d, standby %d, dashboard %q, claudeNice %d; want 5m, 4, 0, off, 10",
+			s.PermissionTimeout, s.MaxAskDepth, s.Standby, s.Dashboard, s.ClaudeNice)
 	}
 	for team, want := range map[string]int{"web": 0, "api": 2, "db": 0} {
 		if got := c.Teams[team].EffectiveStandby(s); got != want {
@@ -32,6 +32,7 @@ func TestAddedSettingsSet(t *testing.T) {
   maxAskDepth: 1
   standby: 1
   dashboard: 127.0.0.1:3100
+  claudeNice: 0
 teams:
   web: {path: /w}
   api: {path: /a, standby: 0}
@@ -40,7 +41,8 @@ teams:
 		t.Fatal(err)
 	}
 	s := c.Settings
-	if s.PermissionTimeout.Duration != 90*time.Second || s.MaxAskDepth != 1 || s.Dashboard != "127.0.0.1:3100" {
+	// claudeNice 0 is off, not "unset": it must not become the default.
+	if s.PermissionTimeout.Duration != 90*time.Second || s.MaxAskDepth != 1 || s.Dashboard != "127.0.0.1:3100" || s.ClaudeNice != 0 {
 		t.Errorf("settings = %+v", s)
 	}
 	if c.Teams["web"].EffectiveStandby(s) != 1 || c.Teams["api"].EffectiveStandby(s) != 0 {
@@ -57,6 +59,8 @@ func TestAddedSettingsRefused(t *testing.T) {
 		{"negative timeout", "permissionTimeout: -1s", "", []string{"t.yaml:2: settings.permissionTimeout: -1s is negative"}},
 		{"ask depth", "maxAskDepth: -1", "", []string{"t.yaml:2: settings.maxAskDepth: is -1, must be at least 1"}},
 		{"standby", "standby: -2", "", []string{"t.yaml:2: settings.standby: is -2, must not be negative"}},
+		{"claudeNice negative", "claudeNice: -5", "", []string{"t.yaml:2: settings.claudeNice: is -5, must be from 0 (off) to 19"}},
+		{"claudeNice too high", "claudeNice: 20", "", []string{"t.yaml:2: settings.claudeNice: is 20, must be from 0 (off) to 19"}},
 		{"team standby", "", ", standby: -1", []string{"t.yaml:5: teams.web.standby: is -1, must not be negative"}},
 		{"dashboard everywhere", "dashboard: 0.0.0.0:3100", "", []string{`t.yaml:2: settings.dashboard: "0.0.0.0:3100" is not a loopback address (the dashboard can approve tool use, so it listens on loopback only`}},
 		{"dashboard LAN", "dashboard: 192.168.1.2:80", "", []string{`t.yaml:2: settings.dashboard: "192.168.1.2:80" is not a loopback address`}},

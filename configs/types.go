@@ -56,6 +56,12 @@ type Settings struct {
 	// Standby is how many Claude processes each team keeps started ahead of
 	// need (default 0); a team's own standby overrides it.
 	Standby int `yaml:"standby"`
+	// ClaudeNice is how much lower than the broker's the CPU priority of
+	// local teams' Claude processes is (nice(1)'s -n, 0 to 19; default
+	// DefaultClaudeNice, 0 is off), so that on a busy machine the broker's
+	// short bursts of work run at once instead of queueing behind Claude
+	// turns. It applies to processes started after it changes.
+	ClaudeNice int `yaml:"claudeNice"`
 	// Dashboard is the loopback host:port of the web dashboard; "" is off.
 	Dashboard string `yaml:"dashboard"`
 	// Fleet names this broker among the brokers sharing a Postgres store;

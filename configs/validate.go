@@ -109,6 +109,9 @@ func validate(c *Config) []Problem {
 	if s.Standby < 0 {
 		v.add("settings.standby", "is %d, must not be negative", s.Standby)
 	}
+	if s.ClaudeNice < 0 || s.ClaudeNice > 19 {
+		v.add("settings.claudeNice", "is %d, must be from 0 (off) to 19 (the lowest CPU priority; the default is %d)", s.ClaudeNice, DefaultClaudeNice)
+	}
 	if s.Dashboard != "" {
 		if err := loopbackAddr(s.Dashboard); err != nil {
 			v.add("settings.dashboard", "%v (the dashboard can approve tool use, so it listens on loopback only: use e.g. 127.0.0.1:3100, and an SSH tunnel to reach it from elsewhere)", err)

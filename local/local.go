@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -126,7 +127,10 @@ func (r *Runner) Start(ctx context.Context, spec proc.Spec) (proc.Process, error
 	}
 	cmd.Stdin = stdinR
 	cmd.Stdout = stdoutW
-	err = cmd.Start()
+	started := make(chan error, 1)
+	procs := make(chan *process, 1)
+	go spawn(cmd, spec.Nice, started, procs, nil)
+	err = <-started
 	// The child has its own copies now; ours would keep the pipes open.
 	stdinR.Close()
 	stdoutW.Close()
@@ -146,9 +150,55 @@ func (r *Runner) Start(ctx context.Context, spec proc.Spec) (proc.Process, error
 		done:   make(chan struct{}),
 		log:    r.log.With("pid", cmd.Process.Pid, "command", path),
 	}
-	go p.wait()
-	p.log.Debug("process started", "dir", spec.Dir)
+	procs <- p
+	p.log.Debug("process started", "dir", spec.Dir, "nice", spec.Nice)
 	return p, nil
+}
+
+// spawn starts cmd, reports how that went on started and, once it has
+// started, reaps the process procs brings.
+//
+// With nice, the child must be born at the lower priority, before its
+// program creates any thread: Linux keeps a niceness per thread, a new
+// thread takes its creator's, and a child its forking thread's. Raising a
+// running process's niceness would miss the threads it already made. So
+// this goroutine locks itself to its OS thread for good and raises that
+// thread's niceness before forking. Go ends a locked thread when its
+// goroutine returns, so the thread never runs other goroutines at the lower
+// priority (which an unprivileged broker could not undo); and Go starts new
+// threads from a template thread, never from a locked one, so no other
+// thread inherits it. The thread lives, blocked in the reaper, until the
+// child has exited: Pdeathsig is sent when the thread that forked the child
+// ends, so it must end only with the broker or after the child.
+//
+// The main thread is the exception: Go never ends it, so lowered it would
+// stay lowered, idle, for good, and ps shows a process's niceness as its
+// main thread's. On the main thread spawn hands over to a new goroutine,
+// holding the main thread until that one has locked another (moved).
+func spawn(cmd *exec.Cmd, nice int, started chan<- error, procs <-chan *process, moved chan<- struct{}) {
+	if nice > 0 {
+		runtime.LockOSThread()
+		if onMainThread() {
+			next := make(chan struct{})
+			go spawn(cmd, nice, started, procs, next)
+			<-next
+			runtime.UnlockOSThread()
+			return
+		}
+		if moved != nil {
+			close(moved)
+		}
+		if err := raiseNice(nice); err != nil {
+			started <- fmt.Errorf("lower its CPU priority by %d: %w", nice, err)
+			return
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		started <- err
+		return
+	}
+	started <- nil
+	(<-procs).wait()
 }
 
 // resolve turns a Spec.Command into the absolute path of an executable.

@@ -3,16 +3,20 @@ package local_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/switchboard-mcp/switchboard/internal/fakeclaude/fakeclaudebin"
+	"github.com/switchboard-mcp/switchboard/internal/poll"
 	"github.com/switchboard-mcp/switchboard/local"
 	"github.com/switchboard-mcp/switchboard/proc"
 	"github.com/switchboard-mcp/switchboard/proc/proctest"
@@ -271,4 +275,106 @@ func alive(pid int) bool {
 	// The state follows the parenthesised command name: "pid (comm) S ...".
 	i := strings.LastIndexByte(string(stat), ')')
 	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+}
+
+// TestNiceIsEveryThreadsFromTheStart: a process started with Spec.Nice runs
+// every one of its threads, the ones its program makes after it starts
+// included, that much lower than the runner, and the runner's own threads
+// keep their priority: the lowered thread that forked it ends with it.
+func TestNiceIsEveryThreadsFromTheStart(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("niceness per thread is Linux's")
+	}
+	self := os.Getpid()
+	base := proctest.ThreadNices(t, self)[self]
+	bin := fakeclaudebin.Build(t)
+	r := local.New(local.Options{Env: append(os.Environ(), "CLAUDE_CONFIG_DIR="+t.TempDir())})
+	tests := []struct{ nice, want int }{
+		{0, base},
+		{5, min(base+5, 19)},
+		{19, 19},
+	}
+	for _, tc := range tests {
+		t.Run(strconv.Itoa(tc.nice), func(t *testing.T) {
+			p := start(t, r, proc.Spec{Dir: t.TempDir(), Command: bin, Nice: tc.nice,
+				Args: []string{"-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose"}})
+			// The fake is a Go program: its runtime starts more threads
+			// (sysmon, GC workers) once it runs.
+			poll.Until(t, "the started program to have 3 threads", func() bool {
+				return len(proctest.ThreadNices(t, p.Pid())) >= 3
+			})
+			for tid, nice := range proctest.ThreadNices(t, p.Pid()) {
+				if nice != tc.want {
+					t.Errorf("thread %d of the started process has niceness %d, want %d", tid, nice, tc.want)
+				}
+			}
+			lowered := func() []int {
+				var out []int
+				for tid, nice := range proctest.ThreadNices(t, self) {
+					if nice != base {
+						out = append(out, tid)
+					}
+				}
+				return out
+			}
+			if tc.nice > 0 {
+				if got := lowered(); len(got) != 1 {
+					t.Errorf("while the process runs, threads %v of the runner's process are lowered, want the one that forked it alone", got)
+				}
+			}
+			if err := p.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			p.Wait()
+			poll.Until(t, "every thread of the runner's process back at its niceness", func() bool { return len(lowered()) == 0 })
+		})
+	}
+}
+
+// TestNicedProcessDiesWithTheRunner: a process started with Spec.Nice is
+// forked from a thread of its own (spawn), and still dies when the runner's
+// process is killed (Pdeathsig), not before.
+func TestNicedProcessDiesWithTheRunner(t *testing.T) {
+	if os.Getenv("LOCAL_TEST_RUNNER_PROCESS") == "1" {
+		// The runner's process: start a niced sleep, say its pid, and stay
+		// until killed (stdin stays open).
+		p, err := local.New(local.Options{}).Start(context.Background(), proc.Spec{
+			Dir: os.TempDir(), Command: shell(t), Args: []string{"-c", "exec sleep 1000"}, Nice: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println(p.Pid())
+		io.Copy(io.Discard, os.Stdin)
+		return
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("Pdeathsig is Linux's")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNicedProcessDiesWithTheRunner$")
+	cmd.Env = append(os.Environ(), "LOCAL_TEST_RUNNER_PROCESS=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var child int
+	if _, err := fmt.Fscan(out, &child); err != nil {
+		t.Fatalf("read the niced process's pid from the runner's process: %v", err)
+	}
+	if !alive(child) {
+		t.Fatalf("niced pid %d is gone while the runner's process runs", child)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	poll.Until(t, fmt.Sprintf("niced pid %d to die with the runner's process", child), func() bool { return !alive(child) })
 }

@@ -27,6 +27,14 @@ type Spec struct {
 	Args []string
 	// Env is added to the host's environment for this process.
 	Env map[string]string
+	// Nice lowers the process's CPU priority by this much, as nice(1)'s -n
+	// does (0 to 19; the kernel caps the result at 19), for every thread it
+	// ever has: it is set before the program starts, so threads the program
+	// creates inherit it. It is for a process that shares its machine's CPU
+	// with the broker, so that the broker's short bursts of work are not
+	// queued behind it. Runners whose processes run on another machine
+	// ignore it: there, nothing of the broker waits for that CPU.
+	Nice int
 }
 
 // Process is a started program with its standard streams.

@@ -96,6 +96,10 @@ func (r *Runner) session(ctx context.Context) (*conn, *ssh.Session, error) {
 // user's login shell so a command found on the login PATH works. It returns
 // once the program is exec'd, or with an error naming the host and the
 // missing directory or program. ctx bounds the start only, not the process.
+//
+// spec.Nice is ignored: the program runs on the remote host, whose CPU the
+// broker does not use, so a lower priority there would only slow Claude
+// against the host's other work without speeding up the broker.
 func (r *Runner) Start(ctx context.Context, spec proc.Spec) (proc.Process, error) {
 	cmd, err := buildCommand(spec)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +38,8 @@ func main() {
 		rounds   = flag.Int("rounds", 6, "rounds of 20 concurrent asks per arm")
 		maxTotal = flag.Duration("max", 15*time.Minute, "wall-clock cap for the whole run")
 		store    = flag.Bool("store", true, "run the store benchmarks in models/")
-		only     = flag.String("only", "", "comma-separated phase keys to run (warm-local, warm-ssh, flags, hot, cold, standby, load, load-daemon, mem-live, mem-seeded, store, fleet); default all")
+		only     = flag.String("only", "", "comma-separated phase keys to run (warm-local, warm-ssh, flags, hot, cold, standby, load, load-daemon, nice, mem-live, mem-seeded, store, fleet); default all")
+		nice     = flag.String("nice", "0,10,10+ssh", "nicenesses of the local teams' Claude processes that the nice phase compares; N+ssh also lowers the SSH teams' (on this machine) to N (needs CAP_SYS_NICE)")
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -54,7 +56,17 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *maxTotal)
 	defer cancel()
-	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store, only: *only})
+	var nices []niceSpec
+	for _, f := range strings.Split(*nice, ",") {
+		f = strings.TrimSpace(f)
+		num, ssh := strings.CutSuffix(f, "+ssh")
+		n, err := strconv.Atoi(num)
+		if err != nil || n < 0 || n > 19 {
+			log.Fatalf("-nice %q: want comma-separated nicenesses from 0 to 19, each optionally with +ssh", *nice)
+		}
+		nices = append(nices, niceSpec{n: n, ssh: ssh})
+	}
+	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store, only: *only, nices: nices})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -68,7 +80,8 @@ func main() {
 type limits struct {
 	warm, cold, rounds int
 	store              bool
-	only               string // phase keys, comma-separated; "" runs all
+	only               string     // phase keys, comma-separated; "" runs all
+	nices              []niceSpec // the nice phase's arms
 }
 
 func (l limits) runs(key string) bool {
@@ -209,6 +222,7 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 		{"standby", "first asks with standby", 2 * time.Minute, func(ctx context.Context) error { return rep.standbyFirst(ctx, w) }},
 		{"load", "20 teams at once", 4 * time.Minute, func(ctx context.Context) error { return rep.load(ctx, w, b) }},
 		{"load-daemon", "20 teams at once through the daemon", 4 * time.Minute, func(ctx context.Context) error { return rep.loadDaemon(ctx, w, prodCfg, d) }},
+		{"nice", "20 teams at once by niceness of local Claude", 4 * time.Minute, func(ctx context.Context) error { return rep.niceLoad(ctx, w, prodCfg, d, b, lim.nices) }},
 		{"mem-live", "memory with 20 live processes", 2 * time.Minute, func(ctx context.Context) error { return rep.memLive(ctx, w, prodCfg, cl, d) }},
 		{"mem-seeded", "memory with 100,000 sessions", 2 * time.Minute, func(ctx context.Context) error { return rep.memSeeded(ctx, w, prodLocal) }},
 		{"store", "store benchmarks", 5 * time.Minute, func(ctx context.Context) error { return rep.store(ctx, moduleRoot) }},

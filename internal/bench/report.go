@@ -32,6 +32,7 @@ type report struct {
 	loadRes                    *loadResult
 	standbyLocal, standbySSH   []*arm
 	daemonLoad                 *daemonLoad
+	niceRes                    *niceResult
 	flagArms                   []*arm
 	hot                        *hotPath
 	mem                        memResult
@@ -310,6 +311,7 @@ func (r *report) markdown() string {
 		l.stages.write(p)
 	}
 	r.writeDaemonLoad(&b)
+	r.writeNice(&b)
 
 	p("## 4. Memory and the store\n\n")
 	m := r.mem
