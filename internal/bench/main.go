@@ -37,6 +37,7 @@ func main() {
 		rounds   = flag.Int("rounds", 6, "rounds of 20 concurrent asks per arm")
 		maxTotal = flag.Duration("max", 15*time.Minute, "wall-clock cap for the whole run")
 		store    = flag.Bool("store", true, "run the store benchmarks in models/")
+		baseline = flag.String("baseline", "", "a switchboard binary (built from another revision) whose full product path the warm phases ask beside this tree's, interleaved: an A/B of the two builds in one run")
 		only     = flag.String("only", "", "comma-separated phase keys to run (warm-local, warm-ssh, flags, hot, cold, standby, load, load-daemon, mem-live, mem-seeded, store, fleet); default all")
 	)
 	flag.Parse()
@@ -54,7 +55,7 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *maxTotal)
 	defer cancel()
-	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store, only: *only})
+	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store, only: *only, baseline: *baseline})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -69,6 +70,9 @@ type limits struct {
 	warm, cold, rounds int
 	store              bool
 	only               string // phase keys, comma-separated; "" runs all
+	// baseline is a switchboard binary of another revision: the warm
+	// phases add its full product path as an arm (A/B of two builds).
+	baseline string
 }
 
 func (l limits) runs(key string) bool {
@@ -132,6 +136,7 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 		d         *daemonProc
 		cl        *client
 		b         *inproc
+		base      *basePath
 	)
 	if !lim.onlyStandalone() {
 		// The product daemon, reached through `switchboard mcp`: local teams,
@@ -194,6 +199,13 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 			return nil, err
 		}
 		defer b.Close()
+
+		if lim.baseline != "" && (lim.runs("warm-local") || lim.runs("warm-ssh")) {
+			if base, err = w.startBase(ctx, lim.baseline); err != nil {
+				return nil, err
+			}
+			defer base.Close()
+		}
 	}
 
 	phases := []struct {
@@ -201,8 +213,8 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 		cap       time.Duration
 		f         func(context.Context) error
 	}{
-		{"warm-local", "warm asks, local", 2 * time.Minute, func(ctx context.Context) error { return rep.warmLocal(ctx, w, cl, d, b) }},
-		{"warm-ssh", "warm asks, SSH", 2 * time.Minute, func(ctx context.Context) error { return rep.warmSSH(ctx, w, cl, d, b) }},
+		{"warm-local", "warm asks, local", 2 * time.Minute, func(ctx context.Context) error { return rep.warmLocal(ctx, w, cl, d, b, base) }},
+		{"warm-ssh", "warm asks, SSH", 2 * time.Minute, func(ctx context.Context) error { return rep.warmSSH(ctx, w, cl, d, b, base) }},
 		{"flags", "session flag order", 1 * time.Minute, func(ctx context.Context) error { return rep.flagOrder(ctx, w) }},
 		{"hot", "warm ask CPU profile", 1 * time.Minute, func(ctx context.Context) error { return rep.hotPath(ctx, w, cl, d) }},
 		{"cold", "cold asks", 4 * time.Minute, func(ctx context.Context) error { return rep.coldAsks(ctx, w, prodCfg, cl, b) }},
