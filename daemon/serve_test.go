@@ -25,7 +25,7 @@ import (
 
 // shortDir is a temp dir short enough for a unix socket path (t.TempDir
 // under a long test name can pass the 104-byte limit).
-func shortDir(t *testing.T) string {
+func shortDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "sbd")
 	if err != nil {
@@ -43,6 +43,12 @@ var noHosts = broker.HostsFunc(func(*configs.Team) (broker.Host, error) {
 // directories exist; nothing in these tests starts a Claude process.
 func newBroker(t *testing.T, dir string) *broker.Broker {
 	t.Helper()
+	return newBrokerLog(t, dir, testLogger(t))
+}
+
+// newBrokerLog is newBroker with its logger.
+func newBrokerLog(t testing.TB, dir string, log *slog.Logger) *broker.Broker {
+	t.Helper()
 	for _, d := range []string{"web", "api"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -59,7 +65,7 @@ func newBroker(t *testing.T, dir string) *broker.Broker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	b, err := broker.New(ctx, cfg, broker.Options{Store: store, Hosts: noHosts, Logger: testLogger(t)})
+	b, err := broker.New(ctx, cfg, broker.Options{Store: store, Hosts: noHosts, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
