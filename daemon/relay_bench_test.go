@@ -1,15 +1,16 @@
 package daemon
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/switchboard-mcp/switchboard/internal/poll"
 )
@@ -22,14 +23,15 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkRelayCall measures the MCP relay alone: an MCP client calls
+// BenchmarkRelayCall measures the MCP relay alone: a client calls
 // send_message through the `switchboard mcp` proxy (stdio pipes) and the
 // daemon's socket and go-sdk server, with a progress token as Claude Code
 // passes one, to a team that does not exist, so the broker answers at once
-// with a tool error and neither the store nor Claude is on the path. It
-// reports CPU per call beside wall time (the proxy, the daemon and the
-// client share this process); run it under the bench lock, with
-// -cpuprofile to see where the relay's CPU goes.
+// with a tool error and neither the store nor Claude is on the path. The
+// client writes and reads raw JSON lines, so the CPU per call it reports
+// beside wall time is the proxy's and the daemon's (all three share this
+// process). Run it under the bench lock, with -cpuprofile to see where the
+// relay's CPU goes.
 func BenchmarkRelayCall(b *testing.B) {
 	dir := shortDir(b)
 	socket := filepath.Join(dir, "run", "broker.sock")
@@ -57,19 +59,28 @@ func BenchmarkRelayCall(b *testing.B) {
 		cancel()
 		<-done
 	})
-	var sess *mcp.ClientSession
-	c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
-	sess, err = c.Connect(ctx, &mcp.IOTransport{Reader: outR, Writer: inW}, nil)
-	if err != nil {
-		b.Fatal(err)
+	// The client writes and reads raw lines, as Claude Code (Node) would:
+	// the CPU measured is the proxy's and the daemon's alone.
+	lines := bufio.NewReader(outR)
+	roundTrip := func(line string) string {
+		if _, err := io.WriteString(inW, line+"\n"); err != nil {
+			b.Fatal(err)
+		}
+		if strings.Contains(line, `"method":"notifications/`) {
+			return ""
+		}
+		resp, err := lines.ReadString('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		return resp
 	}
-	b.Cleanup(func() { sess.Close() })
+	roundTrip(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`)
+	roundTrip(`{"jsonrpc":"2.0","method":"notifications/initialized","params":{}}`)
 	call := func(i int) {
-		p := &mcp.CallToolParams{Name: "send_message", Arguments: map[string]any{"toTeam": "nope", "fromTeam": "web", "message": "what does the auth middleware check?", "timeout": 120000}}
-		p.SetProgressToken(i)
-		res, err := sess.CallTool(ctx, p)
-		if err != nil || !res.IsError {
-			b.Fatalf("call: %v %+v", err, res)
+		resp := roundTrip(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"send_message","arguments":{"toTeam":"nope","fromTeam":"web","message":"what does the auth middleware check?","timeout":120000},"_meta":{"progressToken":"bench-%d"}}}`, i+1, i))
+		if !strings.Contains(resp, `"isError":true`) {
+			b.Fatalf("call %d: %s", i, resp)
 		}
 	}
 	call(-1)
