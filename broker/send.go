@@ -122,15 +122,11 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	if b.testAfterEnqueue != nil {
 		b.testAfterEnqueue(b, m)
 	}
-	// The worker first: it has the store reads and Claude's turn ahead of
-	// it, while the accepted notice is a write to the asker's connection
-	// that needs nothing from the worker. The notice still goes out before
-	// the waiter is in place, so it precedes any progress relayed to it.
-	if p != nil {
-		p.poke()
-	}
 	if req.Accepted != nil {
 		req.Accepted(m.ID)
+	}
+	if p != nil {
+		p.poke()
 	}
 	b.changed()
 	if home != nil && !home.Alive {
