@@ -17,13 +17,13 @@ type basePath struct {
 // startBase starts bin's daemon with a config of its own: the asker
 // "bench" and one warm team locally (bwarm) and one over SSH (brwarm), each
 // in a directory of its own, so no Claude process is shared with the
-// subject's daemon.
-func (w *world) startBase(ctx context.Context, bin string) (*basePath, error) {
+// subject's daemon. env is added to the baseline daemon's environment.
+func (w *world) startBase(ctx context.Context, bin string, env []string) (*basePath, error) {
 	cfg, err := w.config("baseline", []teamSpec{{name: "bench"}, {name: "bwarm"}, {name: "brwarm", host: w.hosts[0].Alias}})
 	if err != nil {
 		return nil, err
 	}
-	d, err := w.startDaemonBin(ctx, bin, cfg)
+	d, err := w.startDaemonBin(ctx, bin, cfg, env...)
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,7 @@ func main() {
 		maxTotal = flag.Duration("max", 15*time.Minute, "wall-clock cap for the whole run")
 		store    = flag.Bool("store", true, "run the store benchmarks in models/")
 		baseline = flag.String("baseline", "", "a switchboard binary (built from another revision) whose full product path the warm phases ask beside this tree's, interleaved: an A/B of the two builds in one run")
+		baseEnv  = flag.String("baseline-env", "", "space-separated KEY=VALUE pairs added to the baseline daemon's environment (-baseline), e.g. GOGC=400 with this tree's binary as the baseline: a runtime setting measured as an A/B")
 		only     = flag.String("only", "", "comma-separated phase keys to run (warm-local, warm-ssh, flags, hot, cold, standby, load, load-daemon, mem-live, mem-seeded, store, fleet); default all")
 	)
 	flag.Parse()
@@ -55,7 +56,7 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *maxTotal)
 	defer cancel()
-	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store, only: *only, baseline: *baseline})
+	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store, only: *only, baseline: *baseline, baseEnv: strings.Fields(*baseEnv)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -73,6 +74,7 @@ type limits struct {
 	// baseline is a switchboard binary of another revision: the warm
 	// phases add its full product path as an arm (A/B of two builds).
 	baseline string
+	baseEnv  []string // added to the baseline daemon's environment
 }
 
 func (l limits) runs(key string) bool {
@@ -201,7 +203,7 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 		defer b.Close()
 
 		if lim.baseline != "" && (lim.runs("warm-local") || lim.runs("warm-ssh")) {
-			if base, err = w.startBase(ctx, lim.baseline); err != nil {
+			if base, err = w.startBase(ctx, lim.baseline, lim.baseEnv); err != nil {
 				return nil, err
 			}
 			defer base.Close()

@@ -327,8 +327,8 @@ func (w *world) startDaemon(ctx context.Context, cfgPath string) (*daemonProc, e
 }
 
 // startDaemonBin is startDaemon with another switchboard binary (the
-// baseline of an A/B run, see -baseline).
-func (w *world) startDaemonBin(ctx context.Context, bin, cfgPath string) (*daemonProc, error) {
+// baseline of an A/B run, see -baseline) and env added to its environment.
+func (w *world) startDaemonBin(ctx context.Context, bin, cfgPath string, env ...string) (*daemonProc, error) {
 	cfg, err := configs.Load(cfgPath)
 	if err != nil {
 		return nil, err
@@ -339,7 +339,7 @@ func (w *world) startDaemonBin(ctx context.Context, bin, cfgPath string) (*daemo
 	}
 	defer logf.Close()
 	cmd := exec.Command(bin, "--config", cfgPath, "serve")
-	cmd.Env, cmd.Stdout, cmd.Stderr = w.localEnv, logf, logf
+	cmd.Env, cmd.Stdout, cmd.Stderr = append(w.localEnv[:len(w.localEnv):len(w.localEnv)], env...), logf, logf
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start switchboard serve: %w", err)
 	}
