@@ -26,8 +26,29 @@ type tools struct {
 
 // NewMCPServer returns an MCP server exposing the broker's tools for one
 // caller. caller is the default fromTeam ("user" when empty).
+//
+// A configured team's (or the operator's) server is built once and shared
+// by all its connections: the daemon serves each client connection with
+// the caller's server, and building one (eighteen tools with their
+// schemas) is milliseconds of work that every new connection would repeat.
+// What a server holds is the same for every connection of a caller; each
+// call's session is its own. Other callers (refused at their first call)
+// get a server of their own, so no name a client sends is kept.
 func NewMCPServer(b *Broker, caller string) *mcp.Server {
-	return newMCPServer(b, caller, nil)
+	if caller == "" {
+		caller = Operator
+	}
+	if b == nil {
+		return newMCPServer(b, caller, nil)
+	}
+	if s, ok := b.servers.Load(caller); ok {
+		return s.(*mcp.Server)
+	}
+	if _, ok := b.config().Team(caller); !ok && caller != Operator {
+		return newMCPServer(b, caller, nil)
+	}
+	s, _ := b.servers.LoadOrStore(caller, newMCPServer(b, caller, nil))
+	return s.(*mcp.Server)
 }
 
 // newMCPServer is NewMCPServer for a caller that is a Claude process the

@@ -338,3 +338,37 @@ func TestConnectReportsDaemonThatCannotStart(t *testing.T) {
 		t.Fatalf("Connect = %v, want the daemon's own error", err)
 	}
 }
+
+// Connections of one caller share its MCP server (broker.NewMCPServer) and
+// nothing else: each gets its own answers and progress, one leaving does
+// not end the other, and another caller's connection keeps its own team.
+func TestConnectionsOfOneCaller(t *testing.T) {
+	dir := shortDir(t)
+	socket := filepath.Join(dir, "run", "broker.sock")
+	serve(t, socket, "")
+	ctx := context.Background()
+	a, b, api := session(t, socket, "web"), session(t, socket, "web"), session(t, socket, "api")
+	var wg sync.WaitGroup
+	for i, s := range []*mcp.ClientSession{a, b, api, a, b} {
+		wg.Go(func() {
+			res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "list_teams"})
+			if err != nil || res.IsError {
+				t.Errorf("connection %d: list_teams: %v %s", i, err, toolText(t, res))
+			}
+		})
+	}
+	wg.Wait()
+	a.Close() // the client's transport reports its own closed socket
+	res, err := b.CallTool(ctx, &mcp.CallToolParams{Name: "list_teams"})
+	if err != nil || res.IsError {
+		t.Fatalf("the second web connection after the first left: %v", err)
+	}
+	// fromTeam is the connection's own team, whoever else shares a server.
+	res, err = api.CallTool(ctx, &mcp.CallToolParams{Name: "send_message", Arguments: map[string]any{"toTeam": "web", "fromTeam": "web", "message": "hi", "timeout": -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.IsError || !strings.Contains(toolText(t, res), `acts as "api"`) {
+		t.Errorf("api connection sending as web: %s, want refused as not its team", toolText(t, res))
+	}
+}
