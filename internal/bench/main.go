@@ -39,6 +39,7 @@ func main() {
 		store    = flag.Bool("store", true, "run the store benchmarks in models/")
 		baseline = flag.String("baseline", "", "a switchboard binary (built from another revision) whose full product path the warm phases ask beside this tree's, interleaved: an A/B of the two builds in one run")
 		baseEnv  = flag.String("baseline-env", "", "space-separated KEY=VALUE pairs added to the baseline daemon's environment (-baseline), e.g. GOGC=400 with this tree's binary as the baseline: a runtime setting measured as an A/B")
+		noProg   = flag.Bool("no-progress-arm", false, "add to the warm phases a full-product-path arm whose calls carry no progress token (no accepted notice, no relayed progress), to show what those cost")
 		only     = flag.String("only", "", "comma-separated phase keys to run (warm-local, warm-ssh, flags, hot, cold, standby, load, load-daemon, mem-live, mem-seeded, store, fleet); default all")
 	)
 	flag.Parse()
@@ -56,7 +57,7 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *maxTotal)
 	defer cancel()
-	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store, only: *only, baseline: *baseline, baseEnv: strings.Fields(*baseEnv)})
+	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store, only: *only, baseline: *baseline, baseEnv: strings.Fields(*baseEnv), noProgress: *noProg})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -75,6 +76,8 @@ type limits struct {
 	// phases add its full product path as an arm (A/B of two builds).
 	baseline string
 	baseEnv  []string // added to the baseline daemon's environment
+	// noProgress adds the warm phases' arm without a progress token.
+	noProgress bool
 }
 
 func (l limits) runs(key string) bool {

@@ -108,6 +108,7 @@ func (r *report) warmLocal(ctx context.Context, w *world, cl *client, d *daemonP
 		own[0].arm, own[1].arm,
 	}
 	own, arms = base.arm(own, arms, "bwarm", "switchboard, full product path")
+	own, arms = r.noProgressArm(own, arms, cl, "warm", "switchboard, full product path")
 	if err := r.runWarm(ctx, w, cl, d, base, arms, own); err != nil {
 		return err
 	}
@@ -137,11 +138,26 @@ func (r *report) warmSSH(ctx context.Context, w *world, cl *client, d *daemonPro
 		own[0].arm, own[1].arm,
 	}
 	own, arms = base.arm(own, arms, "brwarm", "switchboard over SSH, full product path")
+	own, arms = r.noProgressArm(own, arms, cl, "rwarm", "switchboard over SSH, full product path")
 	if err := r.runWarm(ctx, w, cl, d, base, arms, own); err != nil {
 		return err
 	}
 	r.warmSSHArms, r.warmSSHOwn = arms, own
 	return nil
+}
+
+// noProgressArm adds, with -no-progress-arm, the full product path asked
+// without a progress token: no accepted notice and no relayed progress, so
+// the difference to the arm named name is what those cost an ask.
+func (r *report) noProgressArm(own []*ownArm, arms []*arm, cl *client, to, name string) ([]*ownArm, []*arm) {
+	if !r.limits.noProgress {
+		return own, arms
+	}
+	o := newOwnArm(name+" — no progress token (-no-progress-arm)", "the same path; the call carries no progress token", productHops,
+		func(ctx context.Context, i int) (time.Duration, error) {
+			return cl.askTimed(ctx, "bench", to, question("plain", i))
+		})
+	return append(own, o), append(arms, o.arm)
 }
 
 // runWarm warms every arm up, asks them interleaved, and gives each own-time
