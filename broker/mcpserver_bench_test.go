@@ -4,10 +4,10 @@ import (
 	"testing"
 )
 
-// BenchmarkNewMCPServer measures what the daemon does for every MCP
-// connection before its first call (a Claude Code window's `switchboard
-// mcp`, a Claude process's connection for asking back): build the server
-// with every tool and its schemas. Run it under the bench lock.
+// BenchmarkNewMCPServer measures building an MCP server with every tool
+// and its schemas: what the daemon does once per configured caller (their
+// connections share it), and for every connection of a Claude process that
+// asks back with its session credential. Run it under the bench lock.
 func BenchmarkNewMCPServer(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
