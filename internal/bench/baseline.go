@@ -17,8 +17,9 @@ type basePath struct {
 // startBase starts bin's daemon with a config of its own: the asker
 // "bench" and one warm team locally (bwarm) and one over SSH (brwarm), each
 // in a directory of its own, so no Claude process is shared with the
-// subject's daemon. env is added to the baseline daemon's environment.
-func (w *world) startBase(ctx context.Context, bin string, env []string) (*basePath, error) {
+// subject's daemon. env is added to the baseline daemon's environment,
+// proxyEnv to its proxy's.
+func (w *world) startBase(ctx context.Context, bin string, env, proxyEnv []string) (*basePath, error) {
 	cfg, err := w.config("baseline", []teamSpec{{name: "bench"}, {name: "bwarm"}, {name: "brwarm", host: w.hosts[0].Alias}})
 	if err != nil {
 		return nil, err
@@ -27,7 +28,7 @@ func (w *world) startBase(ctx context.Context, bin string, env []string) (*baseP
 	if err != nil {
 		return nil, err
 	}
-	cl, err := w.connectBin(ctx, bin, cfg, "bench")
+	cl, err := w.connectBin(ctx, bin, cfg, "bench", proxyEnv...)
 	if err != nil {
 		d.Stop()
 		return nil, err

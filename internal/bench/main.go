@@ -39,6 +39,7 @@ func main() {
 		store    = flag.Bool("store", true, "run the store benchmarks in models/")
 		baseline = flag.String("baseline", "", "a switchboard binary (built from another revision) whose full product path the warm phases ask beside this tree's, interleaved: an A/B of the two builds in one run")
 		baseEnv  = flag.String("baseline-env", "", "space-separated KEY=VALUE pairs added to the baseline daemon's environment (-baseline), e.g. GOGC=400 with this tree's binary as the baseline: a runtime setting measured as an A/B")
+		baseProx = flag.String("baseline-proxy-env", "", "as -baseline-env, for the baseline's `switchboard mcp` proxy")
 		noProg   = flag.Bool("no-progress-arm", false, "add to the warm phases a full-product-path arm whose calls carry no progress token (no accepted notice, no relayed progress), to show what those cost")
 		only     = flag.String("only", "", "comma-separated phase keys to run (warm-local, warm-ssh, flags, hot, cold, standby, load, load-daemon, mem-live, mem-seeded, store, fleet); default all")
 	)
@@ -57,7 +58,7 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *maxTotal)
 	defer cancel()
-	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store, only: *only, baseline: *baseline, baseEnv: strings.Fields(*baseEnv), noProgress: *noProg})
+	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store, only: *only, baseline: *baseline, baseEnv: strings.Fields(*baseEnv), baseProxyEnv: strings.Fields(*baseProx), noProgress: *noProg})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -76,6 +77,8 @@ type limits struct {
 	// phases add its full product path as an arm (A/B of two builds).
 	baseline string
 	baseEnv  []string // added to the baseline daemon's environment
+	// baseProxyEnv is added to the baseline proxy's environment.
+	baseProxyEnv []string
 	// noProgress adds the warm phases' arm without a progress token.
 	noProgress bool
 }
@@ -206,7 +209,7 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 		defer b.Close()
 
 		if lim.baseline != "" && (lim.runs("warm-local") || lim.runs("warm-ssh")) {
-			if base, err = w.startBase(ctx, lim.baseline, lim.baseEnv); err != nil {
+			if base, err = w.startBase(ctx, lim.baseline, lim.baseEnv, lim.baseProxyEnv); err != nil {
 				return nil, err
 			}
 			defer base.Close()

@@ -384,10 +384,11 @@ func (w *world) connect(ctx context.Context, cfgPath, as string) (*client, error
 	return w.connectBin(ctx, w.bin, cfgPath, as)
 }
 
-// connectBin is connect through another switchboard binary's proxy.
-func (w *world) connectBin(ctx context.Context, bin, cfgPath, as string) (*client, error) {
+// connectBin is connect through another switchboard binary's proxy, with
+// env added to the proxy's environment.
+func (w *world) connectBin(ctx context.Context, bin, cfgPath, as string, env ...string) (*client, error) {
 	cmd := exec.Command(bin, "--config", cfgPath, "mcp", "--as", as)
-	cmd.Dir, cmd.Env = w.root, w.localEnv
+	cmd.Dir, cmd.Env = w.root, append(w.localEnv[:len(w.localEnv):len(w.localEnv)], env...)
 	c := mcp.NewClient(&mcp.Implementation{Name: "switchboard-bench", Version: "1"}, nil)
 	sess, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
 	if err != nil {
