@@ -52,6 +52,9 @@ type Broker struct {
 
 	serveSessions func(http.Handler)
 	asks          askBack // session credentials (askback.go)
+	// servers are the MCP servers of callers without a session
+	// credential, one per caller, shared by its connections (NewMCPServer).
+	servers sync.Map
 
 	ctx    context.Context
 	cancel context.CancelFunc

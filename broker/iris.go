@@ -98,7 +98,7 @@ type DateComponents struct {
 
 // dateTool registers get_date: schema, annotations and handler together.
 func (t *tools) dateTool(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "get_date", Annotations: readOnly, Description: "The current date and time on the broker's machine, in UTC: ISO 8601, Unix time and components (iris-mcp's get_date)."}, t.date)
+	addTool(s, &mcp.Tool{Name: "get_date", Annotations: readOnly, Description: "The current date and time on the broker's machine, in UTC: ISO 8601, Unix time and components (iris-mcp's get_date)."}, t.date)
 }
 
 func (t *tools) date(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, DateResult, error) {

@@ -27,8 +27,8 @@ type DecideArgs struct {
 
 // permissionTools registers permissions_pending and permissions_decide.
 func (t *tools) permissionTools(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "permissions_pending", Annotations: readOnly, Description: "Tool-permission requests waiting for an operator: which team's Claude wants which tool with which input, for which message, since when. Teams in grantPermission ask mode (and forward when the asker cannot be asked) wait here until permissions_decide or settings.permissionTimeout."}, t.pending)
-	mcp.AddTool(s, &mcp.Tool{Name: "permissions_decide", Description: "Allow or deny one pending tool-permission request by its requestId (from permissions_pending). A denial's reason is the tool result the team's Claude reads."}, t.decide)
+	addTool(s, &mcp.Tool{Name: "permissions_pending", Annotations: readOnly, Description: "Tool-permission requests waiting for an operator: which team's Claude wants which tool with which input, for which message, since when. Teams in grantPermission ask mode (and forward when the asker cannot be asked) wait here until permissions_decide or settings.permissionTimeout."}, t.pending)
+	addTool(s, &mcp.Tool{Name: "permissions_decide", Description: "Allow or deny one pending tool-permission request by its requestId (from permissions_pending). A denial's reason is the tool result the team's Claude reads."}, t.decide)
 }
 
 func (t *tools) pending(ctx context.Context, _ *mcp.CallToolRequest, in PendingArgs) (*mcp.CallToolResult, PendingResult, error) {

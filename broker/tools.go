@@ -26,8 +26,29 @@ type tools struct {
 
 // NewMCPServer returns an MCP server exposing the broker's tools for one
 // caller. caller is the default fromTeam ("user" when empty).
+//
+// A configured team's (or the operator's) server is built once and shared
+// by all its connections: the daemon serves each client connection with
+// the caller's server, and building one (eighteen tools with their
+// schemas) is milliseconds of work that every new connection would repeat.
+// What a server holds is the same for every connection of a caller; each
+// call's session is its own. Other callers (refused at their first call)
+// get a server of their own, so no name a client sends is kept.
 func NewMCPServer(b *Broker, caller string) *mcp.Server {
-	return newMCPServer(b, caller, nil)
+	if caller == "" {
+		caller = Operator
+	}
+	if b == nil {
+		return newMCPServer(b, caller, nil)
+	}
+	if s, ok := b.servers.Load(caller); ok {
+		return s.(*mcp.Server)
+	}
+	if _, ok := b.config().Team(caller); !ok && caller != Operator {
+		return newMCPServer(b, caller, nil)
+	}
+	s, _ := b.servers.LoadOrStore(caller, newMCPServer(b, caller, nil))
+	return s.(*mcp.Server)
 }
 
 // newMCPServer is NewMCPServer for a caller that is a Claude process the
@@ -95,10 +116,10 @@ func (t *tools) sendTool(s *mcp.Server) {
 	send := &mcp.Tool{Name: "send_message", Description: "Ask another team a question and wait for its answer. " +
 		"timeout is in milliseconds: absent = the broker's responseTimeout, 0 = wait without limit, -1 = queue and return a messageId at once. " +
 		"When the wait ends first, the answer is kept: fetch it with message_status. toTeams asks several teams in parallel."}
-	mcp.AddTool(s, send, t.send)
+	addTool(s, send, t.send)
 	ask := *send
 	ask.Name, ask.Description = "ask_message", "Alias of send_message. "+send.Description
-	mcp.AddTool(s, &ask, t.send)
+	addTool(s, &ask, t.send)
 }
 
 // maxTimeoutMS is the longest wait a timeout may ask for: 24 hours.
@@ -226,7 +247,7 @@ type QuickArgs struct {
 
 // quickTool registers quick_message: schema, annotations and handler together.
 func (t *tools) quickTool(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "quick_message", Description: "Queue a message for a team durably and return its messageId at once; fetch the answer later with message_status."}, t.quick)
+	addTool(s, &mcp.Tool{Name: "quick_message", Description: "Queue a message for a team durably and return its messageId at once; fetch the answer later with message_status."}, t.quick)
 }
 
 func (t *tools) quick(ctx context.Context, _ *mcp.CallToolRequest, in QuickArgs) (*mcp.CallToolResult, *Reply, error) {
@@ -244,7 +265,7 @@ type StatusArgs struct {
 
 // statusTool registers message_status: schema, annotations and handler together.
 func (t *tools) statusTool(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "message_status", Annotations: readOnly, Description: "What became of a message: queued, running, answered, failed or expired, with the answer or the error."}, t.status)
+	addTool(s, &mcp.Tool{Name: "message_status", Annotations: readOnly, Description: "What became of a message: queued, running, answered, failed or expired, with the answer or the error."}, t.status)
 }
 
 func (t *tools) status(ctx context.Context, _ *mcp.CallToolRequest, in StatusArgs) (*mcp.CallToolResult, *Reply, error) {
@@ -257,7 +278,7 @@ func (t *tools) status(ctx context.Context, _ *mcp.CallToolRequest, in StatusArg
 
 // listTeamsTool registers list_teams: schema, annotations and handler together.
 func (t *tools) listTeamsTool(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "list_teams", Annotations: readOnly, Description: "Every team: name, description, where it runs (local or the SSH host) and its path."}, t.listTeams)
+	addTool(s, &mcp.Tool{Name: "list_teams", Annotations: readOnly, Description: "Every team: name, description, where it runs (local or the SSH host) and its path."}, t.listTeams)
 }
 
 func (t *tools) listTeams(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, TeamsResult, error) {
@@ -288,7 +309,7 @@ type TeamStatusResult struct {
 
 // teamStatusTool registers team_status: schema, annotations and handler together.
 func (t *tools) teamStatusTool(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "team_status", Annotations: readOnly, Description: "Per team: reachable, process state, pid, uptime, sessions, message counts, last used. Omit team for all teams."}, t.teamStatus)
+	addTool(s, &mcp.Tool{Name: "team_status", Annotations: readOnly, Description: "Per team: reachable, process state, pid, uptime, sessions, message counts, last used. Omit team for all teams."}, t.teamStatus)
 }
 
 func (t *tools) teamStatus(ctx context.Context, _ *mcp.CallToolRequest, in TeamStatusArgs) (*mcp.CallToolResult, TeamStatusResult, error) {
@@ -307,10 +328,10 @@ func (t *tools) teamStatus(ctx context.Context, _ *mcp.CallToolRequest, in TeamS
 // wakeTool registers team_wake and team_launch: schema, annotations and handler together.
 func (t *tools) wakeTool(s *mcp.Server) {
 	wake := &mcp.Tool{Name: "team_wake", Description: "Start (or keep) the Claude Code process of the fromTeam->team session so the next message answers fast."}
-	mcp.AddTool(s, wake, t.wake)
+	addTool(s, wake, t.wake)
 	launch := *wake
 	launch.Name, launch.Description = "team_launch", "Alias of team_wake. "+wake.Description
-	mcp.AddTool(s, &launch, t.wake)
+	addTool(s, &launch, t.wake)
 }
 
 func (t *tools) wake(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, *PairStatus, error) {
@@ -335,7 +356,7 @@ type SleepArgs struct {
 
 // sleepTool registers team_sleep: schema, annotations and handler together.
 func (t *tools) sleepTool(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "team_sleep", Description: "Stop the Claude Code process of the fromTeam->team session; the session is kept. force stops it even mid-answer."}, t.sleep)
+	addTool(s, &mcp.Tool{Name: "team_sleep", Description: "Stop the Claude Code process of the fromTeam->team session; the session is kept. force stops it even mid-answer."}, t.sleep)
 }
 
 func (t *tools) sleep(ctx context.Context, _ *mcp.CallToolRequest, in SleepArgs) (*mcp.CallToolResult, SleepResult, error) {
@@ -364,7 +385,7 @@ type WakeAllArgs struct {
 
 // wakeAllTool registers team_wake_all: schema, annotations and handler together.
 func (t *tools) wakeAllTool(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "team_wake_all", Description: "Wake every team for fromTeam; parallel starts them at once within maxProcesses."}, t.wakeAll)
+	addTool(s, &mcp.Tool{Name: "team_wake_all", Description: "Wake every team for fromTeam; parallel starts them at once within maxProcesses."}, t.wakeAll)
 }
 
 func (t *tools) wakeAll(ctx context.Context, _ *mcp.CallToolRequest, in WakeAllArgs) (*mcp.CallToolResult, WakeAllResult, error) {
@@ -382,7 +403,7 @@ type ReportArgs struct {
 
 // reportTool registers session_report: schema, annotations and handler together.
 func (t *tools) reportTool(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "session_report", Annotations: readOnly, Description: "The conversation of the fromTeam->team session, read from its Claude Code session file (last limit entries)."}, t.report)
+	addTool(s, &mcp.Tool{Name: "session_report", Annotations: readOnly, Description: "The conversation of the fromTeam->team session, read from its Claude Code session file (last limit entries)."}, t.report)
 }
 
 func (t *tools) report(ctx context.Context, _ *mcp.CallToolRequest, in ReportArgs) (*mcp.CallToolResult, *Report, error) {
@@ -402,7 +423,7 @@ func (t *tools) report(ctx context.Context, _ *mcp.CallToolRequest, in ReportArg
 
 // cancelTool registers session_cancel: schema, annotations and handler together.
 func (t *tools) cancelTool(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "session_cancel", Description: "Interrupt the answer the team is writing for fromTeam; the process stays up for the next message."}, t.cancel)
+	addTool(s, &mcp.Tool{Name: "session_cancel", Description: "Interrupt the answer the team is writing for fromTeam; the process stays up for the next message."}, t.cancel)
 }
 
 func (t *tools) cancel(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, CancelResult, error) {
@@ -421,7 +442,7 @@ func (t *tools) cancel(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs)
 
 // rebootTool registers session_reboot: schema, annotations and handler together.
 func (t *tools) rebootTool(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "session_reboot", Description: "Start the fromTeam->team session over: a new session id and a fresh process. The old session file is kept."}, t.reboot)
+	addTool(s, &mcp.Tool{Name: "session_reboot", Description: "Start the fromTeam->team session over: a new session id and a fresh process. The old session file is kept."}, t.reboot)
 }
 
 func (t *tools) reboot(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, RebootResult, error) {
@@ -447,7 +468,7 @@ type DeleteArgs struct {
 
 // deleteSessionTool registers session_delete: schema, annotations and handler together.
 func (t *tools) deleteSessionTool(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "session_delete", Annotations: destructive, Description: "Forget the fromTeam->team session; deleteFile also removes its session file."}, t.deleteSession)
+	addTool(s, &mcp.Tool{Name: "session_delete", Annotations: destructive, Description: "Forget the fromTeam->team session; deleteFile also removes its session file."}, t.deleteSession)
 }
 
 func (t *tools) deleteSession(ctx context.Context, _ *mcp.CallToolRequest, in DeleteArgs) (*mcp.CallToolResult, DeleteResult, error) {
@@ -470,7 +491,7 @@ func (t *tools) deleteSession(ctx context.Context, _ *mcp.CallToolRequest, in De
 
 // forkTool registers session_fork: schema, annotations and handler together.
 func (t *tools) forkTool(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "session_fork", Description: "The shell command that opens the fromTeam->team session interactively as a fork (wrapped in ssh -t for a remote team)."}, t.fork)
+	addTool(s, &mcp.Tool{Name: "session_fork", Description: "The shell command that opens the fromTeam->team session interactively as a fork (wrapped in ssh -t for a remote team)."}, t.fork)
 }
 
 func (t *tools) fork(ctx context.Context, _ *mcp.CallToolRequest, in TeamArgs) (*mcp.CallToolResult, ForkResult, error) {
@@ -500,7 +521,7 @@ type LogsArgs struct {
 
 // logsTool registers get_logs: schema, annotations and handler together.
 func (t *tools) logsTool(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "get_logs", Annotations: readOnly, Description: "Recent broker log records. since: RFC 3339 time or a duration like 10m; level: debug|info|warn|error."}, t.logs)
+	addTool(s, &mcp.Tool{Name: "get_logs", Annotations: readOnly, Description: "Recent broker log records. since: RFC 3339 time or a duration like 10m; level: debug|info|warn|error."}, t.logs)
 }
 
 func (t *tools) logs(_ context.Context, _ *mcp.CallToolRequest, in LogsArgs) (*mcp.CallToolResult, LogsResult, error) {

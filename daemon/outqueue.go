@@ -46,13 +46,23 @@ func newOutQueue(conn net.Conn, limit int, log *slog.Logger) *outQueue {
 
 // Write queues a copy of p.
 func (q *outQueue) Write(p []byte) (int, error) {
+	if err := q.send(append([]byte(nil), p...)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// send queues p itself, which the caller must not touch again: the MCP
+// connection hands over each message it encoded, and a copy of it would be
+// one more allocation per message.
+func (q *outQueue) send(p []byte) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.err != nil {
-		return 0, q.err
+		return q.err
 	}
 	if q.closing {
-		return 0, net.ErrClosed
+		return net.ErrClosed
 	}
 	if q.queued+len(p) > q.limit {
 		q.err = fmt.Errorf("%w: %d bytes wait to be sent, over the %d-byte limit", errOutQueueFull, q.queued, q.limit)
@@ -60,14 +70,14 @@ func (q *outQueue) Write(p []byte) (int, error) {
 		q.pending, q.queued = nil, 0
 		q.conn.Close()
 		q.cond.Broadcast()
-		return 0, q.err
+		return q.err
 	}
 	hoptrace.Here(hoptrace.DaemonWrite)
-	q.pending = append(q.pending, append([]byte(nil), p...))
+	q.pending = append(q.pending, p)
 	q.queued += len(p)
 	q.peak = max(q.peak, q.queued)
 	q.cond.Broadcast()
-	return len(p), nil
+	return nil
 }
 
 // Close stops taking writes; what is queued is still sent (until the

@@ -405,7 +405,7 @@ func (s *server) handle(ctx context.Context, conn net.Conn) {
 	out := newOutQueue(conn, maxOutQueue, log)
 	defer out.wait()
 	defer conn.Close() // unblocks the queue's writer
-	sess, err := srv.Connect(ctx, &mcp.IOTransport{Reader: readCloser{markedReader{br}, conn}, Writer: out}, nil)
+	sess, err := srv.Connect(ctx, &socketTransport{r: markedReader{br}, conn: conn, out: out}, nil)
 	if err != nil {
 		log.Warn("start MCP session", "err", err)
 		return
@@ -424,12 +424,6 @@ func cleanPath(p string) string {
 		p = abs
 	}
 	return filepath.Clean(p)
-}
-
-// readCloser reads through the hello line's buffer and closes the conn.
-type readCloser struct {
-	io.Reader
-	io.Closer
 }
 
 // markedReader marks each read of a client's bytes as a hop (hoptrace).

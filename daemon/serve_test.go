@@ -25,7 +25,7 @@ import (
 
 // shortDir is a temp dir short enough for a unix socket path (t.TempDir
 // under a long test name can pass the 104-byte limit).
-func shortDir(t *testing.T) string {
+func shortDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "sbd")
 	if err != nil {
@@ -43,6 +43,12 @@ var noHosts = broker.HostsFunc(func(*configs.Team) (broker.Host, error) {
 // directories exist; nothing in these tests starts a Claude process.
 func newBroker(t *testing.T, dir string) *broker.Broker {
 	t.Helper()
+	return newBrokerLog(t, dir, testLogger(t))
+}
+
+// newBrokerLog is newBroker with its logger.
+func newBrokerLog(t testing.TB, dir string, log *slog.Logger) *broker.Broker {
+	t.Helper()
 	for _, d := range []string{"web", "api"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -59,7 +65,7 @@ func newBroker(t *testing.T, dir string) *broker.Broker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	b, err := broker.New(ctx, cfg, broker.Options{Store: store, Hosts: noHosts, Logger: testLogger(t)})
+	b, err := broker.New(ctx, cfg, broker.Options{Store: store, Hosts: noHosts, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,5 +336,39 @@ func TestConnectReportsDaemonThatCannotStart(t *testing.T) {
 	_, err := Connect(context.Background(), ConnectOptions{Socket: socket, Start: start})
 	if err == nil || !strings.Contains(err.Error(), "teams.api.path is not absolute") {
 		t.Fatalf("Connect = %v, want the daemon's own error", err)
+	}
+}
+
+// Connections of one caller share its MCP server (broker.NewMCPServer) and
+// nothing else: each gets its own answers and progress, one leaving does
+// not end the other, and another caller's connection keeps its own team.
+func TestConnectionsOfOneCaller(t *testing.T) {
+	dir := shortDir(t)
+	socket := filepath.Join(dir, "run", "broker.sock")
+	serve(t, socket, "")
+	ctx := context.Background()
+	a, b, api := session(t, socket, "web"), session(t, socket, "web"), session(t, socket, "api")
+	var wg sync.WaitGroup
+	for i, s := range []*mcp.ClientSession{a, b, api, a, b} {
+		wg.Go(func() {
+			res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "list_teams"})
+			if err != nil || res.IsError {
+				t.Errorf("connection %d: list_teams: %v %s", i, err, toolText(t, res))
+			}
+		})
+	}
+	wg.Wait()
+	a.Close() // the client's transport reports its own closed socket
+	res, err := b.CallTool(ctx, &mcp.CallToolParams{Name: "list_teams"})
+	if err != nil || res.IsError {
+		t.Fatalf("the second web connection after the first left: %v", err)
+	}
+	// fromTeam is the connection's own team, whoever else shares a server.
+	res, err = api.CallTool(ctx, &mcp.CallToolParams{Name: "send_message", Arguments: map[string]any{"toTeam": "web", "fromTeam": "web", "message": "hi", "timeout": -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.IsError || !strings.Contains(toolText(t, res), `acts as "api"`) {
+		t.Errorf("api connection sending as web: %s, want refused as not its team", toolText(t, res))
 	}
 }

@@ -40,6 +40,10 @@ func main() {
 		store    = flag.Bool("store", true, "run the store benchmarks in models/")
 		only     = flag.String("only", "", "comma-separated phase keys to run (warm-local, warm-ssh, flags, hot, cold, standby, load, load-daemon, nice, mem-live, mem-seeded, store, fleet); default all")
 		nice     = flag.String("nice", "0,10,10+ssh", "nicenesses of the local teams' Claude processes that the nice phase compares; N+ssh also lowers the SSH teams' (on this machine) to N (needs CAP_SYS_NICE)")
+		baseline = flag.String("baseline", "", "a switchboard binary (built from another revision) whose full product path the warm phases ask beside this tree's, interleaved: an A/B of the two builds in one run")
+		baseEnv  = flag.String("baseline-env", "", "space-separated KEY=VALUE pairs added to the baseline daemon's environment (-baseline), e.g. GOGC=400 with this tree's binary as the baseline: a runtime setting measured as an A/B")
+		baseProx = flag.String("baseline-proxy-env", "", "as -baseline-env, for the baseline's `switchboard mcp` proxy")
+		noProg   = flag.Bool("no-progress-arm", false, "add to the warm phases a full-product-path arm whose calls carry no progress token (no accepted notice, no relayed progress), to show what those cost")
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -66,7 +70,7 @@ func main() {
 		}
 		nices = append(nices, niceSpec{n: n, ssh: ssh})
 	}
-	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store, only: *only, nices: nices})
+	r, err := run(ctx, claude, root, limits{warm: *warmN, cold: *coldN, rounds: *rounds, store: *store, only: *only, nices: nices, baseline: *baseline, baseEnv: strings.Fields(*baseEnv), baseProxyEnv: strings.Fields(*baseProx), noProgress: *noProg})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -82,6 +86,14 @@ type limits struct {
 	store              bool
 	only               string     // phase keys, comma-separated; "" runs all
 	nices              []niceSpec // the nice phase's arms
+	// baseline is a switchboard binary of another revision: the warm
+	// phases add its full product path as an arm (A/B of two builds).
+	baseline string
+	baseEnv  []string // added to the baseline daemon's environment
+	// baseProxyEnv is added to the baseline proxy's environment.
+	baseProxyEnv []string
+	// noProgress adds the warm phases' arm without a progress token.
+	noProgress bool
 }
 
 func (l limits) runs(key string) bool {
@@ -145,6 +157,7 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 		d         *daemonProc
 		cl        *client
 		b         *inproc
+		base      *basePath
 	)
 	if !lim.onlyStandalone() {
 		// The product daemon, reached through `switchboard mcp`: local teams,
@@ -207,6 +220,13 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 			return nil, err
 		}
 		defer b.Close()
+
+		if lim.baseline != "" && (lim.runs("warm-local") || lim.runs("warm-ssh")) {
+			if base, err = w.startBase(ctx, lim.baseline, lim.baseEnv, lim.baseProxyEnv); err != nil {
+				return nil, err
+			}
+			defer base.Close()
+		}
 	}
 
 	phases := []struct {
@@ -214,8 +234,8 @@ func run(ctx context.Context, claude, moduleRoot string, lim limits) (*report, e
 		cap       time.Duration
 		f         func(context.Context) error
 	}{
-		{"warm-local", "warm asks, local", 2 * time.Minute, func(ctx context.Context) error { return rep.warmLocal(ctx, w, cl, d, b) }},
-		{"warm-ssh", "warm asks, SSH", 2 * time.Minute, func(ctx context.Context) error { return rep.warmSSH(ctx, w, cl, d, b) }},
+		{"warm-local", "warm asks, local", 2 * time.Minute, func(ctx context.Context) error { return rep.warmLocal(ctx, w, cl, d, b, base) }},
+		{"warm-ssh", "warm asks, SSH", 2 * time.Minute, func(ctx context.Context) error { return rep.warmSSH(ctx, w, cl, d, b, base) }},
 		{"flags", "session flag order", 1 * time.Minute, func(ctx context.Context) error { return rep.flagOrder(ctx, w) }},
 		{"hot", "warm ask CPU profile", 1 * time.Minute, func(ctx context.Context) error { return rep.hotPath(ctx, w, cl, d) }},
 		{"cold", "cold asks", 4 * time.Minute, func(ctx context.Context) error { return rep.coldAsks(ctx, w, prodCfg, cl, b) }},

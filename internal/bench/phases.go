@@ -86,7 +86,7 @@ func question(kind string, i int) string {
 	return fmt.Sprintf("%s question %d: what does the auth middleware check?", kind, i)
 }
 
-func (r *report) warmLocal(ctx context.Context, w *world, cl *client, d *daemonProc, b *inproc) error {
+func (r *report) warmLocal(ctx context.Context, w *world, cl *client, d *daemonProc, b *inproc, base *basePath) error {
 	floor, err := localStream(w.claude, w.teamDir("warm"), w.localEnv)
 	if err != nil {
 		return err
@@ -107,14 +107,16 @@ func (r *report) warmLocal(ctx context.Context, w *world, cl *client, d *daemonP
 			do: func(ctx context.Context, i int) error { return echoes(floor.ask(ctx, question("floor", i))) }},
 		own[0].arm, own[1].arm,
 	}
-	if err := r.runWarm(ctx, w, cl, d, arms, own); err != nil {
+	own, arms = base.arm(own, arms, "bwarm", "switchboard, full product path")
+	own, arms = r.noProgressArm(own, arms, cl, "warm", "switchboard, full product path")
+	if err := r.runWarm(ctx, w, cl, d, base, arms, own); err != nil {
 		return err
 	}
 	r.warmLocalArms, r.warmLocalOwn = arms, own
 	return nil
 }
 
-func (r *report) warmSSH(ctx context.Context, w *world, cl *client, d *daemonProc, b *inproc) error {
+func (r *report) warmSSH(ctx context.Context, w *world, cl *client, d *daemonProc, b *inproc, base *basePath) error {
 	floor, err := sshStream(w.sshConfig, w.hosts[0].Alias, w.claude, w.teamDir("r00"), w.remoteEnv)
 	if err != nil {
 		return err
@@ -135,24 +137,41 @@ func (r *report) warmSSH(ctx context.Context, w *world, cl *client, d *daemonPro
 			do: func(ctx context.Context, i int) error { return echoes(floor.ask(ctx, question("floor", i))) }},
 		own[0].arm, own[1].arm,
 	}
-	if err := r.runWarm(ctx, w, cl, d, arms, own); err != nil {
+	own, arms = base.arm(own, arms, "brwarm", "switchboard over SSH, full product path")
+	own, arms = r.noProgressArm(own, arms, cl, "rwarm", "switchboard over SSH, full product path")
+	if err := r.runWarm(ctx, w, cl, d, base, arms, own); err != nil {
 		return err
 	}
 	r.warmSSHArms, r.warmSSHOwn = arms, own
 	return nil
 }
 
+// noProgressArm adds, with -no-progress-arm, the full product path asked
+// without a progress token: no accepted notice and no relayed progress, so
+// the difference to the arm named name is what those cost an ask.
+func (r *report) noProgressArm(own []*ownArm, arms []*arm, cl *client, to, name string) ([]*ownArm, []*arm) {
+	if !r.limits.noProgress {
+		return own, arms
+	}
+	o := newOwnArm(name+" — no progress token (-no-progress-arm)", "the same path; the call carries no progress token", productHops,
+		func(ctx context.Context, i int) (time.Duration, error) {
+			return cl.askTimed(ctx, "bench", to, question("plain", i))
+		})
+	return append(own, o), append(arms, o.arm)
+}
+
 // runWarm warms every arm up, asks them interleaved, and gives each own-time
 // arm the hop marks of the timed asks.
-func (r *report) runWarm(ctx context.Context, w *world, cl *client, d *daemonProc, arms []*arm, own []*ownArm) error {
+func (r *report) runWarm(ctx context.Context, w *world, cl *client, d *daemonProc, base *basePath, arms []*arm, own []*ownArm) error {
 	for _, a := range arms {
 		if err := warmup(ctx, a, 3); err != nil {
 			return err
 		}
 	}
-	w.takeHops(ctx, d.Pid(), cl.pid) // drop the warm-up's
+	pids := append([]int{d.Pid(), cl.pid}, base.pids()...)
+	w.takeHops(ctx, pids...) // drop the warm-up's
 	interleave(ctx, r.limits.warm, arms)
-	marks := w.takeHops(ctx, d.Pid(), cl.pid)
+	marks := w.takeHops(ctx, pids...)
 	for _, o := range own {
 		o.analyse(marks)
 	}

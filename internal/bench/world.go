@@ -323,6 +323,12 @@ type daemonProc struct {
 }
 
 func (w *world) startDaemon(ctx context.Context, cfgPath string) (*daemonProc, error) {
+	return w.startDaemonBin(ctx, w.bin, cfgPath)
+}
+
+// startDaemonBin is startDaemon with another switchboard binary (the
+// baseline of an A/B run, see -baseline) and env added to its environment.
+func (w *world) startDaemonBin(ctx context.Context, bin, cfgPath string, env ...string) (*daemonProc, error) {
 	cfg, err := configs.Load(cfgPath)
 	if err != nil {
 		return nil, err
@@ -332,8 +338,8 @@ func (w *world) startDaemon(ctx context.Context, cfgPath string) (*daemonProc, e
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(w.bin, "--config", cfgPath, "serve")
-	cmd.Env, cmd.Stdout, cmd.Stderr = w.localEnv, logf, logf
+	cmd := exec.Command(bin, "--config", cfgPath, "serve")
+	cmd.Env, cmd.Stdout, cmd.Stderr = append(w.localEnv[:len(w.localEnv):len(w.localEnv)], env...), logf, logf
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start switchboard serve: %w", err)
 	}
@@ -375,8 +381,14 @@ type client struct {
 }
 
 func (w *world) connect(ctx context.Context, cfgPath, as string) (*client, error) {
-	cmd := exec.Command(w.bin, "--config", cfgPath, "mcp", "--as", as)
-	cmd.Dir, cmd.Env = w.root, w.localEnv
+	return w.connectBin(ctx, w.bin, cfgPath, as)
+}
+
+// connectBin is connect through another switchboard binary's proxy, with
+// env added to the proxy's environment.
+func (w *world) connectBin(ctx context.Context, bin, cfgPath, as string, env ...string) (*client, error) {
+	cmd := exec.Command(bin, "--config", cfgPath, "mcp", "--as", as)
+	cmd.Dir, cmd.Env = w.root, append(w.localEnv[:len(w.localEnv):len(w.localEnv)], env...)
 	c := mcp.NewClient(&mcp.Implementation{Name: "switchboard-bench", Version: "1"}, nil)
 	sess, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
 	if err != nil {
