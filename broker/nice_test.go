@@ -30,7 +30,7 @@ func TestClaudeRunsAtConfiguredNiceness(t *testing.T) {
 		nice     int
 	}{
 		{"default", "", configs.DefaultClaudeNice},
-		{"off", "  claudeNice: 0", 0},
+		{"ten", "  claudeNice: 10", 10},
 		{"seven", "  claudeNice: 7", 7},
 	}
 	for _, tc := range tests {

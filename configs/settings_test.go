@@ -14,8 +14,8 @@ func TestAddedSettingsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c.Settings
-	if s.PermissionTimeout.Duration != 5*time.Minute || s.MaxAskDepth != 4 || s.Standby != 0 || s.Dashboard != "" || s.ClaudeNice != 10 {
-		t.Errorf("settings = permissionTimeout %v, maxAskDepth %d, standby %d, dashboard %q, claudeNice %d; want 5m, 4, 0, off, 10",
+	if s.PermissionTimeout.Duration != 5*time.Minute || s.MaxAskDepth != 4 || s.Standby != 0 || s.Dashboard != "" || s.ClaudeNice != 0 {
+		t.Errorf("settings = permissionTimeout %v, maxAskDepth %d, standby %d, dashboard %q, claudeNice %d; want 5m, 4, 0, off, 0",
 			s.PermissionTimeout, s.MaxAskDepth, s.Standby, s.Dashboard, s.ClaudeNice)
 	}
 	for team, want := range map[string]int{"web": 0, "api": 2, "db": 0} {
@@ -32,7 +32,7 @@ func TestAddedSettingsSet(t *testing.T) {
   maxAskDepth: 1
   standby: 1
   dashboard: 127.0.0.1:3100
-  claudeNice: 0
+  claudeNice: 7
 teams:
   web: {path: /w}
   api: {path: /a, standby: 0}
@@ -41,8 +41,7 @@ teams:
 		t.Fatal(err)
 	}
 	s := c.Settings
-	// claudeNice 0 is off, not "unset": it must not become the default.
-	if s.PermissionTimeout.Duration != 90*time.Second || s.MaxAskDepth != 1 || s.Dashboard != "127.0.0.1:3100" || s.ClaudeNice != 0 {
+	if s.PermissionTimeout.Duration != 90*time.Second || s.MaxAskDepth != 1 || s.Dashboard != "127.0.0.1:3100" || s.ClaudeNice != 7 {
 		t.Errorf("settings = %+v", s)
 	}
 	if c.Teams["web"].EffectiveStandby(s) != 1 || c.Teams["api"].EffectiveStandby(s) != 0 {
