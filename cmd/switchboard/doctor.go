@@ -166,7 +166,7 @@ func (a *app) checkStore(ctx context.Context, cfg *configs.Config, log *slog.Log
 	if cfg.Settings.Database.DSN != "" {
 		where = "the dsn database"
 	}
-	store, err := a.openStore(ctx, cfg, log)
+	store, err := a.openStore(ctx, cfg)
 	if err != nil {
 		if cfg.Settings.Database.IsPostgres() {
 			return []check{fail("*", "database", err.Error(), "check that the server at settings.database.dsn runs and lets this user in (its password, pg_hba.conf)")}

@@ -52,10 +52,15 @@ func (a *app) sessionsCommand() *cobra.Command {
 
 // openStore opens the session store directly; SQLite's WAL mode lets this
 // run beside a daemon that writes to it.
-func (a *app) openStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (*models.Store, error) {
+//
+// The store logs at error level unless --log-level says otherwise: its
+// warnings are of slow statements, which on a busy machine a one-shot
+// command meets (creating a new database's tables) and its user can do
+// nothing about. Failures come back as errors either way.
+func (a *app) openStore(ctx context.Context, cfg *configs.Config) (*models.Store, error) {
 	// The daemon runs the integrity check when it starts; a CLI command
 	// that reads a few rows must not scan the whole file every time.
-	s, err := models.Open(ctx, models.Options{Path: cfg.Settings.Database.Path, DSN: cfg.Settings.Database.DSN, Logger: log, SkipQuickCheck: true})
+	s, err := models.Open(ctx, models.Options{Path: cfg.Settings.Database.Path, DSN: cfg.Settings.Database.DSN, Logger: a.logger(slog.LevelError), SkipQuickCheck: true})
 	if err != nil {
 		return nil, fmt.Errorf("open the session store: %w", err)
 	}
@@ -151,7 +156,7 @@ func (a *app) withStore(ctx context.Context, f func(cfg *configs.Config, path st
 	if err != nil {
 		return err
 	}
-	store, err := a.openStore(ctx, cfg, log)
+	store, err := a.openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
