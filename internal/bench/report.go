@@ -181,8 +181,9 @@ func (r *report) markdown() string {
 	for _, f := range r.facts {
 		p("| %s | %s |\n", f[0], f[1])
 	}
-	p("| load average at the end | %s |\n", r.endLoad)
-	p("\n## Method\n\n")
+	p("| load average at the end | %s |\n\n", r.endLoad)
+	r.writeGoals(&b)
+	p("## Method\n\n")
 	p(`- **Real parts only.** The real Claude Code binary (npm @anthropic-ai/claude-code, the version above) runs against
   the project's fake Messages API (internal/fakeapi) on 127.0.0.1, which answers every turn at once (an echo of the
   question, no delay), so the figures show the cost of everything around the model, not the model. Remote teams run
@@ -416,14 +417,19 @@ func ratioQ(sub, base samples, q float64) string {
 // storeTable shows each store operation at two store sizes, sessions
 // (10,000 and 100,000) and messages (100,000 and 1,000,000), and how its
 // cost grows with the table.
-func storeTable(b *strings.Builder, lines []benchLine) {
-	if len(lines) == 0 {
-		return
-	}
-	type key struct{ op, size string }
-	ns := map[key][]float64{}
-	allocs := map[key]float64{}
-	ops := map[string][]string{} // dimension ("" for none) -> ops in order
+// storeKey names one store benchmark's series: its dimension and
+// operation ("sessions/ListSessions recent") and the store's size.
+type storeKey struct{ op, size string }
+
+// storeSizes are the sizes each dimension's growth is taken between.
+var storeSizes = map[string][2]string{"sessions": {"10000", "100000"}, "messages": {"100000", "1000000"}}
+
+// storeSeries groups the store benchmarks' ns/op by series, with the
+// allocations of each and every dimension's ("" for none) operations in
+// order of appearance.
+func storeSeries(lines []benchLine) (ns map[storeKey][]float64, allocs map[storeKey]float64, ops map[string][]string) {
+	type key = storeKey
+	ns, allocs, ops = map[key][]float64{}, map[key]float64{}, map[string][]string{}
 	seen := map[string]bool{}
 	for _, l := range lines {
 		op, dim, size := l.name, "", ""
@@ -447,18 +453,38 @@ func storeTable(b *strings.Builder, lines []benchLine) {
 			ops[dim] = append(ops[dim], op)
 		}
 	}
+	return ns, allocs, ops
+}
+
+// storeGrowth is the median ns/op of an operation at the larger size over
+// that at the smaller one, or 0 when either is missing.
+func storeGrowth(ns map[storeKey][]float64, dim, op string) float64 {
+	sz := storeSizes[dim]
+	small, large := ns[storeKey{dim + "/" + op, sz[0]}], ns[storeKey{dim + "/" + op, sz[1]}]
+	if len(small) == 0 || len(large) == 0 {
+		return 0
+	}
+	return medianOf(large) / medianOf(small)
+}
+
+func storeTable(b *strings.Builder, lines []benchLine) {
+	if len(lines) == 0 {
+		return
+	}
+	type key = storeKey
+	ns, allocs, ops := storeSeries(lines)
 	fmt.Fprintf(b, "Store operations (`go test -bench . -benchmem -count 3 ./models/`, SQLite in WAL mode on disk; median of 3 runs, min–max in brackets).\n\n")
-	growth := func(small, large []float64) string {
-		if len(small) == 0 || len(large) == 0 {
-			return "–"
+	growth := func(dim, op string) string {
+		if g := storeGrowth(ns, dim, op); g > 0 {
+			return fmt.Sprintf("%.2f×", g)
 		}
-		return fmt.Sprintf("%.2f×", medianOf(large)/medianOf(small))
+		return "–"
 	}
 	fmt.Fprintf(b, "By sessions (spread over 500 asking teams; every list returns up to 50 rows):\n\n")
 	fmt.Fprintf(b, "| operation | 10,000 sessions | 100,000 sessions | growth for 10× the rows |\n|---|---|---|---|\n")
 	for _, op := range ops["sessions"] {
 		small, large := ns[key{"sessions/" + op, "10000"}], ns[key{"sessions/" + op, "100000"}]
-		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", op, nsRange(small), nsRange(large), growth(small, large))
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", op, nsRange(small), nsRange(large), growth("sessions", op))
 	}
 	for _, op := range ops[""] {
 		fmt.Fprintf(b, "| %s (empty store) | %s (%.0f allocs) | | |\n", op, nsRange(ns[key{"/" + op, ""}]), allocs[key{"/" + op, ""}])
@@ -469,7 +495,7 @@ func storeTable(b *strings.Builder, lines []benchLine) {
 		fmt.Fprintf(b, "| operation | 100,000 messages | 1,000,000 messages | growth for 10× the rows |\n|---|---|---|---|\n")
 		for _, op := range ops["messages"] {
 			small, large := ns[key{"messages/" + op, "100000"}], ns[key{"messages/" + op, "1000000"}]
-			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", op, nsRange(small), nsRange(large), growth(small, large))
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", op, nsRange(small), nsRange(large), growth("messages", op))
 		}
 		b.WriteString("\nMessageCounts team is team_status's count of a team's messages by status; RecentMessages is the dashboard's list (newest 100, of a team or of all); ListMessages pair is `sessions show`; QueueDepths and PendingPairs are what the dashboard and a starting broker read.\n")
 	}
