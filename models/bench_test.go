@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -173,6 +174,64 @@ func BenchmarkWarmAskStatements(b *testing.B) {
 		if _, _, err := s.CompleteMessage(ctx, next.ID, MessageAnswered, "JWT", "", time.Now(), time.Second); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkTurnTransaction is BeginTurn's transaction (the message
+// running, the session busy) two ways, interleaved in one loop so that a
+// busy machine slows both alike: through database/sql's Tx as GORM begins
+// it (the baseline, as the committer did), and as the committer runs it
+// now, BEGIN IMMEDIATE and COMMIT on the writer connection. It reports the
+// median time of each arm per transaction.
+func BenchmarkTurnTransaction(b *testing.B) {
+	ctx := context.Background()
+	s := newStore(b)
+	sess, _, err := s.GetOrCreateSession(ctx, "web", "api")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := func(id uint64) func(tx *gorm.DB) error {
+		return func(tx *gorm.DB) error {
+			st := &Store{db: tx}
+			at := utc(time.Now())
+			ok, err := st.updateUnfinished(ctx, id, map[string]any{"status": MessageRunning, "session_id": sess.SessionID, "delivered_at": at, "attempts": gorm.Expr("attempts + 1")})
+			if err == nil && !ok {
+				err = ErrFinished
+			}
+			if err != nil {
+				return err
+			}
+			return st.updateSession(ctx, "mark busy", sess.SessionID, map[string]any{"process_state": ProcessBusy, "last_used_at": at})
+		}
+	}
+	arms := []struct {
+		name string
+		run  func(fn func(tx *gorm.DB) error) error
+	}{
+		{"sqltx", func(fn func(tx *gorm.DB) error) error { return s.db.WithContext(ctx).Transaction(fn) }},
+		{"conn", func(fn func(tx *gorm.DB) error) error { return s.wq.transaction(ctx, fn) }},
+	}
+	took := make([][]time.Duration, len(arms))
+	for i := 0; b.Loop(); i++ {
+		for k := range arms {
+			j := (i + k) % len(arms) // alternate which arm goes first
+			m := &Message{FromTeam: "web", ToTeam: "api", Text: "how does auth work?"}
+			if err := s.EnqueueMessage(ctx, m); err != nil {
+				b.Fatal(err)
+			}
+			t0 := time.Now()
+			if err := arms[j].run(body(m.ID)); err != nil {
+				b.Fatal(err)
+			}
+			took[j] = append(took[j], time.Since(t0))
+			if _, _, err := s.CompleteMessage(ctx, m.ID, MessageAnswered, "JWT", "", time.Now(), time.Second); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for j, a := range arms {
+		slices.Sort(took[j])
+		b.ReportMetric(float64(took[j][len(took[j])/2].Microseconds()), a.name+"-p50-µs")
 	}
 }
 
