@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -173,6 +174,119 @@ func BenchmarkWarmAskStatements(b *testing.B) {
 		if _, _, err := s.CompleteMessage(ctx, next.ID, MessageAnswered, "JWT", "", time.Now(), time.Second); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkTurnTransaction is BeginTurn's transaction (the message
+// running, the session busy) two ways, interleaved in one loop so that a
+// busy machine slows both alike: through database/sql's Tx as GORM begins
+// it (the baseline, as the committer did), and as the committer runs it
+// now, BEGIN IMMEDIATE and COMMIT on the writer connection. It reports the
+// median time of each arm per transaction.
+func BenchmarkTurnTransaction(b *testing.B) {
+	ctx := context.Background()
+	s := newStore(b)
+	sess, _, err := s.GetOrCreateSession(ctx, "web", "api")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := func(id uint64) func(tx *gorm.DB) error {
+		return func(tx *gorm.DB) error {
+			st := &Store{db: tx}
+			at := utc(time.Now())
+			ok, err := st.updateUnfinished(ctx, id, map[string]any{"status": MessageRunning, "session_id": sess.SessionID, "delivered_at": at, "attempts": gorm.Expr("attempts + 1")})
+			if err == nil && !ok {
+				err = ErrFinished
+			}
+			if err != nil {
+				return err
+			}
+			return st.updateSession(ctx, "mark busy", sess.SessionID, map[string]any{"process_state": ProcessBusy, "last_used_at": at})
+		}
+	}
+	arms := []struct {
+		name string
+		run  func(fn func(tx *gorm.DB) error) error
+	}{
+		{"sqltx", func(fn func(tx *gorm.DB) error) error { return s.db.WithContext(ctx).Transaction(fn) }},
+		{"conn", func(fn func(tx *gorm.DB) error) error { return s.wq.transaction(ctx, fn) }},
+	}
+	took := make([][]time.Duration, len(arms))
+	for i := 0; b.Loop(); i++ {
+		for k := range arms {
+			j := (i + k) % len(arms) // alternate which arm goes first
+			m := &Message{FromTeam: "web", ToTeam: "api", Text: "how does auth work?"}
+			if err := s.EnqueueMessage(ctx, m); err != nil {
+				b.Fatal(err)
+			}
+			t0 := time.Now()
+			if err := arms[j].run(body(m.ID)); err != nil {
+				b.Fatal(err)
+			}
+			took[j] = append(took[j], time.Since(t0))
+			if _, _, err := s.CompleteMessage(ctx, m.ID, MessageAnswered, "JWT", "", time.Now(), time.Second); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for j, a := range arms {
+		slices.Sort(took[j])
+		b.ReportMetric(float64(took[j][len(took[j])/2].Microseconds()), a.name+"-p50-µs")
+	}
+}
+
+// BenchmarkSQLiteHeapPin is a warm ask's store statements (enqueue,
+// QueueHead, BeginTurn, EndTurn, CompleteMessage) with SQLite's heap pinned
+// (pinSQLiteHeap, as Open leaves it) and, interleaved in the same loop,
+// unpinned, as before: every size class's page went back to the OS when a
+// statement freed its last block. It reports the median per arm of the
+// QueueHead alone and of the whole sequence.
+func BenchmarkSQLiteHeapPin(b *testing.B) {
+	ctx := context.Background()
+	s := newStore(b)
+	b.Cleanup(pinSQLiteHeap)
+	sess, _, err := s.GetOrCreateSession(ctx, "web", "api")
+	if err != nil {
+		b.Fatal(err)
+	}
+	arms := []struct {
+		name string
+		set  func()
+	}{{"pinned", pinSQLiteHeap}, {"unpinned", unpinSQLiteHeap}}
+	head := make([][]time.Duration, len(arms))
+	all := make([][]time.Duration, len(arms))
+	for i := 0; b.Loop(); i++ {
+		for k := range arms {
+			j := (i + k) % len(arms) // alternate which arm goes first
+			arms[j].set()
+			t0 := time.Now()
+			m := &Message{FromTeam: "web", ToTeam: "api", Text: "how does auth work?"}
+			if err := s.EnqueueMessage(ctx, m); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			next, _, err := s.QueueHead(ctx, "web", "api")
+			if err != nil {
+				b.Fatal(err)
+			}
+			head[j] = append(head[j], time.Since(t1))
+			if err := s.BeginTurn(ctx, next.ID, sess.SessionID, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.EndTurn(ctx, sess.SessionID, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := s.CompleteMessage(ctx, next.ID, MessageAnswered, "JWT", "", time.Now(), time.Second); err != nil {
+				b.Fatal(err)
+			}
+			all[j] = append(all[j], time.Since(t0))
+		}
+	}
+	for j, a := range arms {
+		slices.Sort(head[j])
+		slices.Sort(all[j])
+		b.ReportMetric(float64(head[j][len(head[j])/2].Microseconds()), a.name+"-queuehead-p50-µs")
+		b.ReportMetric(float64(all[j][len(all[j])/2].Microseconds()), a.name+"-ask-p50-µs")
 	}
 }
 

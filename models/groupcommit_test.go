@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -207,5 +208,45 @@ func TestGroupCommitDatabaseErrorInBatch(t *testing.T) {
 		if got, err := s.MessageByID(ctx, m.ID); err != nil || got.Text != m.Text {
 			t.Errorf("message %d = %+v, %v; want %q", m.ID, got, err, m.Text)
 		}
+	}
+}
+
+// TestGroupCommitFailedCommitLeavesNoTransaction: when COMMIT itself fails
+// (here a deferred foreign key, which SQLite reports at COMMIT and after
+// which the transaction stays open), the write fails, none of it stays,
+// and the writer connection is not left inside the transaction, where the
+// next writes would pile up uncommitted and be lost with the process.
+func TestGroupCommitFailedCommitLeavesNoTransaction(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "switchboard.db")
+	s := openAt(t, path)
+	err := s.write(ctx, true, func(_ context.Context, tx *gorm.DB) error {
+		for _, q := range []string{
+			"CREATE TABLE parent (id INTEGER PRIMARY KEY)",
+			"CREATE TABLE child (pid INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)",
+			"INSERT INTO child (pid) VALUES (1)",
+		} {
+			if err := tx.Exec(q).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "FOREIGN KEY") {
+		t.Fatalf("write with a deferred foreign key violation = %v, want the COMMIT's FOREIGN KEY error", err)
+	}
+	_, _, err = s.GetOrCreateSession(ctx, "web", "api")
+	mustDo(t, err)
+
+	// A second store on the file sees only what was committed: the session,
+	// not the tables of the failed write.
+	other := openAt(t, path)
+	if _, err := other.SessionByPair(ctx, "web", "api"); err != nil {
+		t.Errorf("session written after the failed commit, read by another connection: %v; want it committed", err)
+	}
+	var n int64
+	mustDo(t, other.DB().Raw("SELECT count(*) FROM sqlite_master WHERE name IN ('parent', 'child')").Scan(&n).Error)
+	if n != 0 {
+		t.Errorf("%d tables of the failed write are in the file; want none", n)
 	}
 }

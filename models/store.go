@@ -146,6 +146,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	case opts.DSN != "":
 		return nil, errors.New("open database: dsn must start with postgres:// or postgresql://; use path for SQLite")
 	default:
+		pinSQLiteHeap()
 		dsn, err := prepareSQLiteFile(opts.Path)
 		if err != nil {
 			return nil, err
