@@ -18,12 +18,17 @@ import (
 // growth with the table size shows.
 var benchSizes = []int{10_000, 100_000}
 
-// seedTeams is how many from-teams the seeded sessions spread over; each
-// team then has size/seedTeams sessions.
+// seedTeams is how many from-teams the seeded messages spread over.
 const seedTeams = 500
 
+// sessionTeams is how many from-teams the seeded sessions spread over; each
+// team then has size/sessionTeams sessions: 100 at the smallest size, so
+// that a list of one team's sessions returns as many rows (its limit) at
+// every size, and its growth is the table's, not the answer's.
+const sessionTeams = 100
+
 // seededStore opens a store in b.TempDir() holding n sessions, written in
-// one transaction. Session i is pair (f<i%seedTeams>, t<i/seedTeams>), was
+// one transaction. Session i is pair (f<i%sessionTeams>, t<i/sessionTeams>), was
 // last used i seconds after a fixed base, and one in a hundred is in error.
 func seededStore(b *testing.B, n int) *Store {
 	b.Helper()
@@ -45,8 +50,8 @@ func seedSessions(b testing.TB, s *Store, n int) {
 			status = SessionError
 		}
 		rows[i] = Session{
-			FromTeam:     fmt.Sprintf("f%d", i%seedTeams),
-			ToTeam:       fmt.Sprintf("t%d", i/seedTeams),
+			FromTeam:     fmt.Sprintf("f%d", i%sessionTeams),
+			ToTeam:       fmt.Sprintf("t%d", i/sessionTeams),
 			SessionID:    NewSessionID(),
 			Status:       status,
 			ProcessState: ProcessStopped,
@@ -80,7 +85,7 @@ func BenchmarkGetOrCreateSessionExisting(b *testing.B) {
 			for b.Loop() {
 				k := (i * 7919) % n // wander over the table, not one hot row
 				i++
-				_, created, err := s.GetOrCreateSession(ctx, fmt.Sprintf("f%d", k%seedTeams), fmt.Sprintf("t%d", k/seedTeams))
+				_, created, err := s.GetOrCreateSession(ctx, fmt.Sprintf("f%d", k%sessionTeams), fmt.Sprintf("t%d", k/sessionTeams))
 				if err != nil || created {
 					b.Fatalf("GetOrCreateSession = created %v, %v; want an existing session", created, err)
 				}
@@ -95,23 +100,26 @@ func BenchmarkListSessions(b *testing.B) {
 		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
 			s := seededStore(b, n)
 			lastUsed := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Second)
+			// Every list returns the same number of rows at every size, so
+			// that its growth is the table's alone.
 			filters := []struct {
 				name string
 				f    SessionFilter
+				rows int
 			}{
-				{"recent", SessionFilter{Limit: 50}},
-				{"team", SessionFilter{Team: "f7", Limit: 50}},
-				{"to", SessionFilter{ToTeam: "t3", Limit: 50}},
-				{"status", SessionFilter{Status: SessionError, Limit: 50}},
-				{"since-1h", SessionFilter{Since: lastUsed.Add(-time.Hour), Limit: 50}},
-				{"team-since-1h", SessionFilter{Team: "f7", Since: lastUsed.Add(-time.Hour), Limit: 50}},
+				{"recent", SessionFilter{Limit: 50}, 50},
+				{"team", SessionFilter{Team: "f7", Limit: 50}, 50},
+				{"to", SessionFilter{ToTeam: "t3", Limit: 50}, 50},
+				{"status", SessionFilter{Status: SessionError, Limit: 50}, 50},
+				{"since-1h", SessionFilter{Since: lastUsed.Add(-time.Hour), Limit: 50}, 50},
+				{"team-since-1h", SessionFilter{Team: "f7", Since: lastUsed.Add(-time.Hour), Limit: 50}, 3600 / sessionTeams},
 			}
 			for _, tt := range filters {
 				b.Run(tt.name, func(b *testing.B) {
 					for b.Loop() {
 						got, err := s.ListSessions(ctx, tt.f)
-						if err != nil || len(got) == 0 {
-							b.Fatalf("ListSessions(%+v) = %d sessions, %v", tt.f, len(got), err)
+						if err != nil || len(got) != tt.rows {
+							b.Fatalf("ListSessions(%+v) = %d sessions, %v; want %d", tt.f, len(got), err, tt.rows)
 						}
 					}
 				})
