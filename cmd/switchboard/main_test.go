@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,10 +41,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "switchboard")
-	args := []string{"build", "-o", binary, "-ldflags", "-X main.version=v0.0.0-test"}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
+	args := append([]string{"build", "-o", binary, "-ldflags", "-X main.version=v0.0.0-test"}, buildFlags()...)
 	cmd := exec.Command("go", append(args, ".")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
@@ -57,6 +55,26 @@ func TestMain(m *testing.M) {
 	code := pgtest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// buildFlags are the flags this test binary was built with that the
+// switchboard under test must share: -race, and -gcflags (the Makefile's
+// leaves modernc.org's SQLite uninstrumented, which halves the CPU of every
+// daemon the tests start; built without them, the daemon would also need
+// SQLite compiled a second way).
+func buildFlags() []string {
+	var flags []string
+	if raceEnabled {
+		flags = append(flags, "-race")
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-gcflags" && s.Value != "" {
+				flags = append(flags, "-gcflags="+s.Value)
+			}
+		}
+	}
+	return flags
 }
 
 // world is a user's machine for one test: a config with local teams, a
