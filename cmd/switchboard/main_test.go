@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/internal/fakeclaude/fakeclaudebin"
 	"github.com/switchboard-mcp/switchboard/internal/pgtest"
 	"github.com/switchboard-mcp/switchboard/internal/poll"
+	"github.com/switchboard-mcp/switchboard/internal/testbin"
 )
 
 // binary is the switchboard executable the tests run, built once.
@@ -41,10 +42,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "switchboard")
-	args := append([]string{"build", "-o", binary, "-ldflags", "-X main.version=v0.0.0-test"}, buildFlags()...)
-	cmd := exec.Command("go", append(args, ".")...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+	exe, err := testbin.Build("github.com/switchboard-mcp/switchboard/cmd/switchboard",
+		append([]string{"-ldflags", "-X main.version=v0.0.0-test"}, buildFlags()...)...)
+	if err == nil {
+		err = os.WriteFile(binary, exe, 0o700)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	if os.Getenv("GORACE") == "" {
