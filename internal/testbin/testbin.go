@@ -54,7 +54,10 @@ func Build(pkg string, flags ...string) ([]byte, error) {
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 
-	cmd := exec.Command(goTool, append(append([]string{"build", "-o", out}, flags...), pkg)...)
+	// -buildvcs=false: the VCS stamp (revision, "modified") would change
+	// the executable, and so relink it, on every commit or edit anywhere in
+	// the checkout; no test reads it.
+	cmd := exec.Command(goTool, append(append([]string{"build", "-buildvcs=false", "-o", out}, flags...), pkg)...)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
