@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,6 +37,7 @@ var binary string
 const quickExit = "GORACE=atexit_sleep_ms=0"
 
 func TestMain(m *testing.M) {
+	flag.Parse() // for testing.Short in buildFlags
 	dir, err := os.MkdirTemp("", "sbbin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -61,16 +63,23 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildFlags are the flags this test binary was built with that the
-// switchboard under test must share: -race, and -gcflags (the Makefile's
-// leaves modernc.org's SQLite uninstrumented, which halves the CPU of every
-// daemon the tests start; built without them, the daemon would also need
-// SQLite compiled a second way).
+// buildFlags are the go build flags of the switchboard under test.
+//
+// The full run builds it as this test binary was built: with -race, and
+// with the same -gcflags (the Makefile's leave modernc.org's SQLite
+// uninstrumented; built without them, the daemon would need SQLite compiled
+// a second way). -short builds it without -race: the tests start about 90
+// switchboards, and under -race each costs three times the CPU (12 of the
+// package's 20 s). What -short gives up is small: a race in a detached
+// daemon is reported only to its daemon.log, which no test reads, so only
+// races in the short-lived CLI commands (exit status 66) were caught; the
+// code the daemon runs concurrently is raced in process by the broker and
+// daemon packages' own -short tests, and the full run races the binary.
 func buildFlags() []string {
-	var flags []string
-	if raceEnabled {
-		flags = append(flags, "-race")
+	if !raceEnabled || testing.Short() {
+		return nil
 	}
+	flags := []string{"-race"}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "-gcflags" && s.Value != "" {
