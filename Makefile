@@ -9,10 +9,11 @@ LDFLAGS        := -X main.version=$(VERSION)
 # timing-bound tests on a loaded machine.
 # RACE: the race detector for this module and every Go dependency, but not
 # for modernc.org (SQLite and its libc, transpiled from C): instrumenting
-# that code for -race (and the checkptr checks -race implies) cost half the
-# CPU of every test that touches the store, and finds nothing of ours: our
-# side of the driver (database/sql, the driver, GORM, models) stays
-# instrumented. cmd/switchboard builds the daemon it tests with the same flags.
+# that code for -race (and the checkptr checks -race implies) took 40-55%
+# of the CPU of the store-heavy packages (broker, models) and checks nothing
+# of ours: our side of the driver (database/sql, the driver, GORM, models)
+# stays instrumented. cmd/switchboard builds the daemon it tests with the
+# same flags in the full run.
 RACE           := -race -gcflags=modernc.org/...=-race=false
 GO_TEST_FLAGS  ?= $(RACE) -timeout 20m -parallel 4
 
