@@ -208,7 +208,7 @@ func TestHostKeyStrictNoAcceptsUnknown(t *testing.T) {
 func TestAuthEncryptedKeyNotInAgent(t *testing.T) {
 	srv := newTestServer(t)
 	tg := srv.target(t)
-	enc, _ := writeUserKey(t, filepath.Join(t.TempDir(), "id_enc"), []byte("secret"))
+	enc := encryptedKey(t)
 	tg.IdentityFiles = []string{enc}
 	err := newTestPool(t).Runner(tg).Ping(t.Context())
 	want := enc + " is encrypted; add it to ssh-agent with: ssh-add " + enc
@@ -220,7 +220,7 @@ func TestAuthEncryptedKeyNotInAgent(t *testing.T) {
 func TestAuthWrongKeyNamesWhatWasTried(t *testing.T) {
 	srv := newTestServer(t)
 	tg := srv.target(t)
-	other, _ := writeUserKey(t, filepath.Join(t.TempDir(), "id_other"), nil)
+	other, _ := writeUserKey(t, filepath.Join(t.TempDir(), "id_other"))
 	tg.IdentityFiles = []string{other}
 	err := newTestPool(t).Runner(tg).Ping(t.Context())
 	if err == nil || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), "unable to authenticate") {
@@ -262,7 +262,7 @@ func TestAuthAgentFirst(t *testing.T) {
 		}
 	})
 	t.Setenv("SSH_AUTH_SOCK", sock)
-	enc, _ := writeUserKey(t, filepath.Join(t.TempDir(), "id_enc"), []byte("secret"))
+	enc := encryptedKey(t)
 	tg.IdentityFiles = []string{enc}
 	if err := newTestPool(t).Runner(tg).Ping(t.Context()); err != nil {
 		t.Fatal(err)

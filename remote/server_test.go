@@ -54,7 +54,7 @@ func newTestServer(t testing.TB) *testServer {
 	}
 	s.hostKey = newSigner(t)
 	var userPub ssh.PublicKey
-	s.userKey, userPub = writeUserKey(t, filepath.Join(dir, "id_ed25519"), nil)
+	s.userKey, userPub = writeUserKey(t, filepath.Join(dir, "id_ed25519"))
 
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(_ ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
@@ -113,20 +113,14 @@ func newSigner(t testing.TB) ssh.Signer {
 	return sg
 }
 
-// writeUserKey writes a fresh ed25519 key (encrypted when passphrase is set)
-// and its .pub file.
-func writeUserKey(t testing.TB, path string, passphrase []byte) (string, ssh.PublicKey) {
+// writeUserKey writes a fresh ed25519 key and its .pub file.
+func writeUserKey(t testing.TB, path string) (string, ssh.PublicKey) {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var blk *pem.Block
-	if passphrase != nil {
-		blk, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "", passphrase)
-	} else {
-		blk, err = ssh.MarshalPrivateKey(priv, "")
-	}
+	blk, err := ssh.MarshalPrivateKey(priv, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +135,26 @@ func writeUserKey(t testing.TB, path string, passphrase []byte) (string, ssh.Pub
 		t.Fatal(err)
 	}
 	return path, sp
+}
+
+// encryptedKey copies testdata/id_enc, an ed25519 key encrypted with the
+// passphrase "secret" (ssh-keygen -t ed25519 -N secret), and its .pub file
+// into a temp dir and returns the key's path. A stored key rather than a
+// fresh one: encrypting takes bcrypt_pbkdf's 16 rounds, over half a second
+// of CPU under -race, and no test decrypts it.
+func encryptedKey(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "id_enc")
+	for _, suffix := range []string{"", ".pub"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "id_enc"+suffix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
 }
 
 // target returns a Target for the server whose known_hosts trusts its key.

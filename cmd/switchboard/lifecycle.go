@@ -49,7 +49,9 @@ func (a *app) stop(ctx context.Context, cfg *configs.Config) error {
 		return fmt.Errorf("stop the daemon (pid %d): %w", pid, err)
 	}
 	deadline := time.Now().Add(stopTimeout)
-	for daemon.LockHolder(socket) == pid {
+	// The daemon releases its lock (removes the lock file) before it
+	// exits; `stop` promises the process is gone, so it waits for both.
+	for daemon.LockHolder(socket) == pid || daemon.ProcessAlive(pid) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the daemon (pid %d) has not exited %s after SIGTERM; see %s, or force it with: kill -9 %d", pid, stopTimeout, daemonLogName, pid)
 		}

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/internal/fakeclaude/fakeclaudebin"
 	"github.com/switchboard-mcp/switchboard/internal/pgtest"
 	"github.com/switchboard-mcp/switchboard/internal/poll"
+	"github.com/switchboard-mcp/switchboard/internal/testbin"
 )
 
 // binary is the switchboard executable the tests run, built once.
@@ -34,19 +37,20 @@ var binary string
 const quickExit = "GORACE=atexit_sleep_ms=0"
 
 func TestMain(m *testing.M) {
+	flag.Parse() // for testing.Short in buildFlags
 	dir, err := os.MkdirTemp("", "sbbin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "switchboard")
-	args := []string{"build", "-o", binary, "-ldflags", "-X main.version=v0.0.0-test"}
-	if raceEnabled {
-		args = append(args, "-race")
+	exe, err := testbin.Build("github.com/switchboard-mcp/switchboard/cmd/switchboard",
+		append([]string{"-ldflags", "-X main.version=v0.0.0-test"}, buildFlags()...)...)
+	if err == nil {
+		err = os.WriteFile(binary, exe, 0o700)
 	}
-	cmd := exec.Command("go", append(args, ".")...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	if os.Getenv("GORACE") == "" {
@@ -57,6 +61,33 @@ func TestMain(m *testing.M) {
 	code := pgtest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// buildFlags are the go build flags of the switchboard under test.
+//
+// The full run builds it as this test binary was built: with -race, and
+// with the same -gcflags (the Makefile's leave modernc.org's SQLite
+// uninstrumented; built without them, the daemon would need SQLite compiled
+// a second way). -short builds it without -race: the tests start about 90
+// switchboards, and under -race each costs three times the CPU (12 of the
+// package's 20 s). What -short gives up is small: a race in a detached
+// daemon is reported only to its daemon.log, which no test reads, so only
+// races in the short-lived CLI commands (exit status 66) were caught; the
+// code the daemon runs concurrently is raced in process by the broker and
+// daemon packages' own -short tests, and the full run races the binary.
+func buildFlags() []string {
+	if !raceEnabled || testing.Short() {
+		return nil
+	}
+	flags := []string{"-race"}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-gcflags" && s.Value != "" {
+				flags = append(flags, "-gcflags="+s.Value)
+			}
+		}
+	}
+	return flags
 }
 
 // world is a user's machine for one test: a config with local teams, a

@@ -3,14 +3,13 @@
 package fakeclaudebin
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/switchboard-mcp/switchboard/internal/testbin"
 )
 
 const pkg = "github.com/switchboard-mcp/switchboard/internal/fakeclaude"
@@ -43,22 +42,8 @@ func Build(t testing.TB) string {
 	return path
 }
 
-// build compiles the fake into a scratch directory and returns its bytes,
-// keeping nothing on disk that would outlive the test binary.
+// build compiles the fake (see internal/testbin: a fake unchanged since
+// the last test run is not linked again) and returns its bytes.
 func build() ([]byte, error) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	dir, err := os.MkdirTemp("", "fakeclaude")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	out := filepath.Join(dir, "claude")
-	cmd := exec.Command(goTool, "build", "-o", out, pkg)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-	}
-	return os.ReadFile(out)
+	return testbin.Build(pkg)
 }
