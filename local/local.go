@@ -158,36 +158,42 @@ func (r *Runner) Start(ctx context.Context, spec proc.Spec) (proc.Process, error
 // spawn starts cmd, reports how that went on started and, once it has
 // started, reaps the process procs brings.
 //
+// Every child is forked from an OS thread of its own, locked to this
+// goroutine until the child has exited. The kernel sends Pdeathsig when the
+// thread that forked a child ends, not the process; Go ends a locked thread
+// when its goroutine returns. A thread that forked one child and was later
+// locked (and so ended) for another would kill the first with it: a
+// process started at niceness 0 died when a niced one, started after a
+// config change, ended (TestNicedProcessEndingKillsNoOther). So no thread
+// forks twice, and none ends before its child.
+//
 // With nice, the child must be born at the lower priority, before its
 // program creates any thread: Linux keeps a niceness per thread, a new
 // thread takes its creator's, and a child its forking thread's. Raising a
 // running process's niceness would miss the threads it already made. So
-// this goroutine locks itself to its OS thread for good and raises that
-// thread's niceness before forking. Go ends a locked thread when its
-// goroutine returns, so the thread never runs other goroutines at the lower
-// priority (which an unprivileged broker could not undo); and Go starts new
-// threads from a template thread, never from a locked one, so no other
-// thread inherits it. The thread lives, blocked in the reaper, until the
-// child has exited: Pdeathsig is sent when the thread that forked the child
-// ends, so it must end only with the broker or after the child.
+// the locked thread's niceness is raised before forking; it ends with its
+// goroutine, so it never runs other goroutines at the lower priority (which
+// an unprivileged broker could not undo), and Go starts new threads from a
+// template thread, never from a locked one, so no other thread inherits it.
 //
 // The main thread is the exception: Go never ends it, so lowered it would
-// stay lowered, idle, for good, and ps shows a process's niceness as its
-// main thread's. On the main thread spawn hands over to a new goroutine,
-// holding the main thread until that one has locked another (moved).
+// stay lowered, idle, for good (ps shows a process's niceness as its main
+// thread's), and a child of it would outlive its reaper's thread. On the
+// main thread spawn hands over to a new goroutine, holding the main thread
+// until that one has locked another (moved).
 func spawn(cmd *exec.Cmd, nice int, started chan<- error, procs <-chan *process, moved chan<- struct{}) {
+	runtime.LockOSThread()
+	if onMainThread() {
+		next := make(chan struct{})
+		go spawn(cmd, nice, started, procs, next)
+		<-next
+		runtime.UnlockOSThread()
+		return
+	}
+	if moved != nil {
+		close(moved)
+	}
 	if nice > 0 {
-		runtime.LockOSThread()
-		if onMainThread() {
-			next := make(chan struct{})
-			go spawn(cmd, nice, started, procs, next)
-			<-next
-			runtime.UnlockOSThread()
-			return
-		}
-		if moved != nil {
-			close(moved)
-		}
 		if err := raiseNice(nice); err != nil {
 			started <- fmt.Errorf("lower its CPU priority by %d: %w", nice, err)
 			return

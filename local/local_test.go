@@ -378,3 +378,34 @@ func TestNicedProcessDiesWithTheRunner(t *testing.T) {
 	cmd.Wait()
 	poll.Until(t, fmt.Sprintf("niced pid %d to die with the runner's process", child), func() bool { return !alive(child) })
 }
+
+// TestNicedProcessEndingKillsNoOther: the thread that forked a niced
+// process ends when that process does, and the kernel then sends Pdeathsig
+// to every child that thread forked. A process started earlier at another
+// niceness (before a config change, say) must not be among them, however
+// the runtime reuses its threads.
+func TestNicedProcessEndingKillsNoOther(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("niceness per thread and Pdeathsig are Linux's")
+	}
+	r := local.New(local.Options{})
+	sleep := func(nice int) proc.Spec {
+		return proc.Spec{Dir: t.TempDir(), Command: shell(t), Args: []string{"-c", "exec sleep 1000"}, Nice: nice}
+	}
+	var plain []proc.Process
+	for range 8 {
+		plain = append(plain, start(t, r, sleep(0)))
+	}
+	for i := range 40 {
+		p := start(t, r, sleep(5))
+		if err := p.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		p.Wait()
+		for _, q := range plain {
+			if !alive(q.Pid()) {
+				t.Fatalf("after %d niced processes ended, process %d (niceness 0) was killed with them", i+1, q.Pid())
+			}
+		}
+	}
+}
