@@ -285,7 +285,8 @@ func threadNice(taskDir string) (int, bool) {
 	return v, err == nil
 }
 
-// runDelayOf is runDelay for any process.
+// runDelayOf sums, over a process's threads, the time they were runnable
+// but waiting for a CPU (/proc/PID/task/*/schedstat, second field).
 func runDelayOf(pid int) time.Duration {
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 	var sum time.Duration

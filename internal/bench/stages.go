@@ -2,10 +2,7 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"runtime/metrics"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,27 +177,8 @@ func (bd *stageBreakdown) finish(s *counterSum, asks int) {
 	bd.schedP50, bd.schedP99 = s.quantile(0.5), s.quantile(0.99)
 }
 
-// runDelay sums, over this process's threads, the time they were runnable
-// but waiting for a CPU (/proc/self/task/*/schedstat, second field).
-func runDelay() time.Duration {
-	tasks, _ := filepath.Glob("/proc/self/task/*/schedstat")
-	var sum time.Duration
-	for _, f := range tasks {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(b))
-		if len(fields) < 2 {
-			continue
-		}
-		v, err := strconv.ParseInt(fields[1], 10, 64)
-		if err == nil {
-			sum += time.Duration(v)
-		}
-	}
-	return sum
-}
+// runDelay is runDelayOf this process.
+func runDelay() time.Duration { return runDelayOf(os.Getpid()) }
 
 func (bd *stageBreakdown) write(p func(string, ...any)) {
 	if bd == nil || bd.n == 0 {
