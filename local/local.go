@@ -12,8 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -105,6 +105,11 @@ func (r *Runner) Start(ctx context.Context, spec proc.Spec) (proc.Process, error
 	}
 
 	cmd := exec.Command(path, spec.Args...)
+	if spec.Nice > 0 {
+		if cmd, err = niced(spec.Nice, path, spec.Args); err != nil {
+			return nil, err
+		}
+	}
 	cmd.Dir = spec.Dir
 	cmd.Env = env
 	cmd.SysProcAttr = procAttr()
@@ -127,10 +132,7 @@ func (r *Runner) Start(ctx context.Context, spec proc.Spec) (proc.Process, error
 	}
 	cmd.Stdin = stdinR
 	cmd.Stdout = stdoutW
-	started := make(chan error, 1)
-	procs := make(chan *process, 1)
-	go spawn(cmd, spec.Nice, started, procs, nil)
-	err = <-started
+	err = cmd.Start()
 	// The child has its own copies now; ours would keep the pipes open.
 	stdinR.Close()
 	stdoutW.Close()
@@ -150,61 +152,28 @@ func (r *Runner) Start(ctx context.Context, spec proc.Spec) (proc.Process, error
 		done:   make(chan struct{}),
 		log:    r.log.With("pid", cmd.Process.Pid, "command", path),
 	}
-	procs <- p
+	go p.wait()
 	p.log.Debug("process started", "dir", spec.Dir, "nice", spec.Nice)
 	return p, nil
 }
 
-// spawn starts cmd, reports how that went on started and, once it has
-// started, reaps the process procs brings.
+// niced is the command that runs path with args at n lower CPU priority:
+// nice(1) lowers its own priority, then executes the program in place, so
+// the program is born at the lower priority with every thread it makes
+// (Linux keeps a niceness per thread; raising a running process's would
+// miss the threads it already made), keeps its pid, and its command line
+// is its own again (reap.go's pattern still finds it).
 //
-// Every child is forked from an OS thread of its own, locked to this
-// goroutine until the child has exited. The kernel sends Pdeathsig when the
-// thread that forked a child ends, not the process; Go ends a locked thread
-// when its goroutine returns. A thread that forked one child and was later
-// locked (and so ended) for another would kill the first with it: a
-// process started at niceness 0 died when a niced one, started after a
-// config change, ended (TestNicedProcessEndingKillsNoOther). So no thread
-// forks twice, and none ends before its child.
-//
-// With nice, the child must be born at the lower priority, before its
-// program creates any thread: Linux keeps a niceness per thread, a new
-// thread takes its creator's, and a child its forking thread's. Raising a
-// running process's niceness would miss the threads it already made. So
-// the locked thread's niceness is raised before forking; it ends with its
-// goroutine, so it never runs other goroutines at the lower priority (which
-// an unprivileged broker could not undo), and Go starts new threads from a
-// template thread, never from a locked one, so no other thread inherits it.
-//
-// The main thread is the exception: Go never ends it, so lowered it would
-// stay lowered, idle, for good (ps shows a process's niceness as its main
-// thread's), and a child of it would outlive its reaper's thread. On the
-// main thread spawn hands over to a new goroutine, holding the main thread
-// until that one has locked another (moved).
-func spawn(cmd *exec.Cmd, nice int, started chan<- error, procs <-chan *process, moved chan<- struct{}) {
-	runtime.LockOSThread()
-	if onMainThread() {
-		next := make(chan struct{})
-		go spawn(cmd, nice, started, procs, next)
-		<-next
-		runtime.UnlockOSThread()
-		return
+// Not done in this process: lowering the thread that forks would outlive
+// the fork (an unprivileged broker cannot raise a thread's priority back),
+// and ending that thread instead makes the kernel send Pdeathsig to every
+// child it ever forked (TestNicedProcessEndingKillsNoOther).
+func niced(n int, path string, args []string) (*exec.Cmd, error) {
+	nice, err := exec.LookPath("nice")
+	if err != nil {
+		return nil, fmt.Errorf("start %s at lower CPU priority: %w; install coreutils, or set settings.claudeNice: 0", path, err)
 	}
-	if moved != nil {
-		close(moved)
-	}
-	if nice > 0 {
-		if err := raiseNice(nice); err != nil {
-			started <- fmt.Errorf("lower its CPU priority by %d: %w", nice, err)
-			return
-		}
-	}
-	if err := cmd.Start(); err != nil {
-		started <- err
-		return
-	}
-	started <- nil
-	(<-procs).wait()
+	return exec.Command(nice, append([]string{"-n", strconv.Itoa(n), "--", path}, args...)...), nil
 }
 
 // resolve turns a Spec.Command into the absolute path of an executable.
