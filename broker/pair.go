@@ -214,6 +214,12 @@ func (b *Broker) ensureProcess(ctx context.Context, p *pair, reserve bool) (cl *
 func (b *Broker) spawn(ctx context.Context, p *pair, runner Host, sess *models.Session, created bool) (*claude, error) {
 	exists := false
 	if !created {
+		// A process an earlier run started may still run for the session
+		// (a remote one outlives its killed daemon until its channel
+		// closes), and may not have written the file yet: stop it before
+		// looking, or it writes the file, or a copy of a message, after.
+		// Two processes must never write one session.
+		b.reapStale(ctx, runner, sess.SessionID)
 		file, err := runner.SessionFile(ctx, sess.SessionID)
 		if err != nil {
 			return nil, err
@@ -228,11 +234,6 @@ func (b *Broker) spawn(ctx context.Context, p *pair, runner Host, sess *models.S
 			b.log.Warn(note, "pair", p.key, "session", sess.SessionID)
 			b.storeWrite("record missing session file", b.store.SetStatus(ctx, sess.SessionID, models.SessionActive, note), "session", sess.SessionID)
 		}
-	}
-	if exists {
-		// Only a resume can meet a stale process: one that ran would have
-		// written the file. Elsewhere the extra exec is not worth its cost.
-		b.reapStale(ctx, runner, sess.SessionID)
 	}
 	args := b.claudeArgs(p.team, sess.SessionID, exists)
 	spec := proc.Spec{Dir: p.team.Path, Command: runner.Claude(), Args: args, Env: p.team.Env, Nice: b.config().Settings.ClaudeNice}

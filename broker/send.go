@@ -125,21 +125,30 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) (*Reply, error) {
 	if req.Accepted != nil {
 		req.Accepted(m.ID)
 	}
-	if p != nil {
-		p.poke()
+	wake := func() {
+		if p != nil {
+			p.poke()
+		}
+		b.changed()
 	}
-	b.changed()
 	if home != nil && !home.Alive {
+		wake()
 		// Nobody will answer soon: say so now instead of waiting it out.
 		r := replyOf(m)
 		r.Note = home.deadNote(req.To)
 		return r, nil
 	}
 	if req.NoWait {
+		wake()
 		return replyOf(m), nil
 	}
+	// The waiter, and with it the asker's elicitation, is registered before
+	// the worker is woken: a permission prompt of this message's turn looks
+	// for it (forward mode), and a Send descheduled after the poke lost
+	// that race under load (TestPermissionForward asked an operator).
 	w = b.addWaiter(m.ID, req.Progress, req.Elicit)
 	defer b.removeWaiter(m.ID, w)
+	wake()
 	// A worker already draining the queue may have finished the message
 	// between its commit and the line above: notify kept the outcome.
 	if r, ok := b.claimEarly(m.ID); ok {

@@ -318,6 +318,14 @@ func (b *Broker) notStarted(m *models.Message, err error) {
 	b.notify(m.ID, nil, err)
 }
 
+// liveProcess reports whether the pair has a running process of this
+// broker's for sessionID.
+func (b *Broker) liveProcess(p *pair, sessionID string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cl != nil && p.cl.alive() && p.cl.sessionID == sessionID
+}
+
 // recovered settles a message that an earlier run wrote to Claude but did
 // not record the outcome of, using the session file as the witness.
 func (b *Broker) recovered(ctx context.Context, p *pair, m *models.Message, sess *models.Session) bool {
@@ -328,6 +336,12 @@ func (b *Broker) recovered(ctx context.Context, p *pair, m *models.Message, sess
 	if err != nil {
 		b.notStarted(m, fmt.Errorf("settle message %d from the session file: runner for team %s: %w", m.ID, p.team.Name, err))
 		return true
+	}
+	if !b.liveProcess(p, sess.SessionID) {
+		// The process that was given m may still run (an earlier daemon's,
+		// on a remote host), and write m, or its answer, after the read
+		// below: stop it first, so the file says all there will be.
+		b.reapStale(ctx, runner, sess.SessionID)
 	}
 	file, err := runner.SessionFile(ctx, sess.SessionID)
 	if err != nil {
