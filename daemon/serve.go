@@ -185,16 +185,33 @@ func listenSocket(socket string, log *slog.Logger) (*net.UnixListener, fs.FileIn
 	if err := removeStale(socket, log); err != nil {
 		return nil, nil, err
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: socket, Net: "unix"})
+	// Bound under a name of its own, restricted, then renamed into place:
+	// the socket file never shows at its path with the umask's wider mode,
+	// not even to a client that connects at once. (The directory is 0700
+	// already; the mode is belt and braces for a socket directory the user
+	// made group-readable.)
+	// The name is as long as the socket's, which the config kept within
+	// what sun_path takes; the socket's lock keeps other daemons away.
+	last := byte('~')
+	if socket[len(socket)-1] == last {
+		last = '#'
+	}
+	tmp := socket[:len(socket)-1] + string(last)
+	_ = os.Remove(tmp) // left by a daemon killed here
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen on %s: %w", socket, err)
 	}
 	ln.SetUnlinkOnClose(false)
-	// The directory is 0700 already; the mode is belt and braces for a
-	// socket directory the user made group-readable.
-	if err := os.Chmod(socket, 0o600); err != nil {
+	if err := os.Chmod(tmp, 0o600); err != nil {
 		ln.Close()
+		os.Remove(tmp)
 		return nil, nil, fmt.Errorf("restrict %s to its owner: %w", socket, err)
+	}
+	if err := os.Rename(tmp, socket); err != nil {
+		ln.Close()
+		os.Remove(tmp)
+		return nil, nil, fmt.Errorf("listen on %s: %w", socket, err)
 	}
 	id, err := os.Lstat(socket)
 	if err != nil {
