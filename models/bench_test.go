@@ -151,6 +151,19 @@ func BenchmarkMessageRoundTrip(b *testing.B) {
 	}
 }
 
+// turn is a warm ask's turn in the store, as the broker's worker writes it:
+// BeginTurn, EndTurn and CompleteMessage of message id in sessionID.
+func turn(ctx context.Context, s *Store, id uint64, sessionID string) error {
+	if err := s.BeginTurn(ctx, id, sessionID, time.Now()); err != nil {
+		return err
+	}
+	if _, err := s.EndTurn(ctx, sessionID, time.Now()); err != nil {
+		return err
+	}
+	_, _, err := s.CompleteMessage(ctx, id, MessageAnswered, "JWT", "", time.Now(), time.Second)
+	return err
+}
+
 // BenchmarkWarmAskStatements is the store's part of one warm ask as the
 // broker makes it: enqueue, the head of the pair's queue, the pair's
 // session, BeginTurn, EndTurn and CompleteMessage.
@@ -173,13 +186,7 @@ func BenchmarkWarmAskStatements(b *testing.B) {
 		if _, err := s.SessionByPair(ctx, "web", "api"); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.BeginTurn(ctx, next.ID, sess.SessionID, time.Now()); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.EndTurn(ctx, sess.SessionID, time.Now()); err != nil {
-			b.Fatal(err)
-		}
-		if _, _, err := s.CompleteMessage(ctx, next.ID, MessageAnswered, "JWT", "", time.Now(), time.Second); err != nil {
+		if err := turn(ctx, s, next.ID, sess.SessionID); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -278,13 +285,7 @@ func BenchmarkSQLiteHeapPin(b *testing.B) {
 				b.Fatal(err)
 			}
 			head[j] = append(head[j], time.Since(t1))
-			if err := s.BeginTurn(ctx, next.ID, sess.SessionID, time.Now()); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := s.EndTurn(ctx, sess.SessionID, time.Now()); err != nil {
-				b.Fatal(err)
-			}
-			if _, _, err := s.CompleteMessage(ctx, next.ID, MessageAnswered, "JWT", "", time.Now(), time.Second); err != nil {
+			if err := turn(ctx, s, next.ID, sess.SessionID); err != nil {
 				b.Fatal(err)
 			}
 			all[j] = append(all[j], time.Since(t0))
@@ -429,14 +430,7 @@ func BenchmarkMessages(b *testing.B) {
 					if err != nil {
 						return err
 					}
-					if err := s.BeginTurn(ctx, next.ID, sess.SessionID, time.Now()); err != nil {
-						return err
-					}
-					if _, err := s.EndTurn(ctx, sess.SessionID, time.Now()); err != nil {
-						return err
-					}
-					_, _, err = s.CompleteMessage(ctx, next.ID, MessageAnswered, "JWT", "", time.Now(), time.Second)
-					return err
+					return turn(ctx, s, next.ID, sess.SessionID)
 				}},
 				{"MessageByID", func(i int) error {
 					_, err := s.MessageByID(ctx, uint64(1+(i*7919)%n))
